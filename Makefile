@@ -1,0 +1,58 @@
+# The two commands: `make grade` and `make test`. Both set up .venv on first use.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+SUBMISSION ?= starter
+ASSIGNMENT ?= all
+RESULTS    ?= results.json
+DEVICE     ?= cpu
+PROBLEM    ?=
+PYTEST_ARGS ?=
+
+HW         ?= hw2
+ENV        ?=
+ARGS       ?=
+
+.PHONY: grade test starter check-starter list bench setup clean train
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## grade SUBMISSION (default starter/): a table, and RESULTS in Gradescope's results.json format
+grade: $(STAMP)
+	$(PY) -m autograder grade --submission "$(SUBMISSION)" --assignment $(ASSIGNMENT) \
+		--results "$(RESULTS)" --device $(DEVICE) $(if $(PROBLEM),--problem "$(PROBLEM)")
+
+## the project's own tests (slow integration tests included; select with -m slow / -m "not slow")
+test: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+## run an experiment with SUBMISSION's code: make train HW=hw1 ENV=Hopper-v5 METHOD=dagger (see README)
+train: $(STAMP)
+	$(PY) -m rlkit.train --hw $(HW) --submission "$(SUBMISSION)" $(if $(ENV),--env $(ENV)) \
+		$(if $(METHOD),--method $(METHOD)) $(ARGS)
+
+## regenerate starter/ from solutions/ with nbgrader's ClearSolutions
+starter: $(STAMP)
+	$(PY) -m autograder.starter
+
+check-starter: $(STAMP)
+	$(PY) -m autograder.starter --check
+
+list: $(STAMP)
+	$(PY) -m autograder list
+
+## time to grade solutions/, per assignment and per problem (median of several runs)
+bench: $(STAMP)
+	$(PY) bench/grade_time.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis results.json

@@ -1,0 +1,105 @@
+"""Checks on returned values that explain themselves.
+
+Every failure is a ``Mismatch`` whose message names the function and shows
+expected vs got (shape, dtype, device or value). The runner adds the shrunk
+input and the problem's hint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from autograder.harness import NumpyArray, Unsupported
+
+
+class Mismatch(AssertionError):
+    """The student's value is wrong. ``hint`` overrides the problem's hint."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def fmt(x, limit: int = 8) -> str:
+    """A short, readable rendering of a value."""
+    if isinstance(x, Tensor):
+        x = x.detach().cpu()
+        if x.dim() == 0:
+            return f"{x.item():.6g}"
+        flat = x.reshape(-1).tolist()
+        body = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in flat[:limit])
+        more = f", … ({x.numel()} values)" if x.numel() > limit else ""
+        return f"[{body}{more}]" if x.dim() == 1 else f"shape {list(x.shape)}: [{body}{more}]"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return repr(x)
+
+
+def describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {list(value.shape)}, dtype {str(value.dtype).replace('torch.', '')}"
+    if isinstance(value, NumpyArray):
+        return f"a numpy array of shape {list(value.tensor.shape)}"
+    if isinstance(value, Unsupported):
+        return f"a {value.type_name}"
+    return f"{type(value).__name__} {fmt(value)}"
+
+
+def expect_tensor(value, *, name: str, shape=None, dtype: torch.dtype | None = None,
+                  device: str | None = None, finite: bool = True) -> Tensor:
+    """The value as a tensor, after checking its type, shape, dtype and device."""
+    if not isinstance(value, Tensor):
+        hint = "convert with torch.as_tensor(...) / torch.from_numpy(...)" if isinstance(value, NumpyArray) else None
+        raise Mismatch(f"{name} should return a torch.Tensor, but returned {describe(value)}", hint)
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise Mismatch(f"{name} returned shape {list(value.shape)}, expected shape {list(shape)}",
+                       "check which dimension you reduce over, and for stray unsqueeze/keepdim")
+    if dtype is not None and value.dtype != dtype:
+        raise Mismatch(f"{name} returned dtype {value.dtype}, expected {dtype} (the input's dtype)",
+                       "compute in any precision you like, but return the input's dtype (e.g. `.to(rewards.dtype)`)")
+    if device is not None and getattr(value, "sandbox_device", device) != device:
+        raise Mismatch(f"{name} returned a tensor on {value.sandbox_device}, expected it on {device} (the input's device)",
+                       "create new tensors with device=rewards.device (or torch.zeros_like / new_zeros)")
+    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        bad = (~torch.isfinite(value)).nonzero()[0].tolist()
+        raise Mismatch(f"{name} returned a non-finite value (nan or inf) at index {bad}: {fmt(value)}")
+    return value
+
+
+def tolerance(dtype: torch.dtype, scale: float, n: int = 1) -> float:
+    """Absolute tolerance for a quantity of magnitude ``scale`` built from ``n``
+    floating-point operations: generous for rounding in float32 whatever the
+    input dtype (a student may compute discounts in float32 on float64 input,
+    or sum in any order), yet far below the size of a real mistake."""
+    eps = max(torch.finfo(dtype).eps if dtype.is_floating_point else 0.0, torch.finfo(torch.float32).eps)
+    return 16 * eps * (n + 1) * max(scale, 1e-30) + 1e3 * torch.finfo(torch.float64).tiny
+
+
+def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label: str = "entry",
+                 hint: str | None = None) -> None:
+    """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry."""
+    got64, exp64 = got.detach().to(torch.float64).cpu(), expected.detach().to(torch.float64).cpu()
+    if got64.shape != exp64.shape:
+        raise Mismatch(f"{name} returned shape {list(got.shape)}, expected shape {list(expected.shape)}")
+    err = (got64 - exp64).abs()
+    err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    if err.numel() == 0 or float(err.max()) <= atol:
+        return
+    worst = int(err.reshape(-1).argmax())
+    index = list(torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else []
+    where = f" at {label} {', '.join(str(int(i)) for i in index)}" if index else ""
+    raise Mismatch(
+        f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got {fmt(got64.reshape(-1)[worst])}"
+        f" (tolerance {atol:.2g})\n  expected: {fmt(exp64)}\n  got:      {fmt(got64)}",
+        hint,
+    )
+
+
+def expect_unmodified(reply: dict, name: str, arg_names: list[str]) -> None:
+    if reply.get("mutated"):
+        which = ", ".join(arg_names[i] if i < len(arg_names) else f"argument {i}" for i in reply["mutated"])
+        raise Mismatch(f"{name} modified its input in place: {which}",
+                       "never write into an argument; work on a copy (x.clone()) or build a new tensor")

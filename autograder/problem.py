@@ -1,0 +1,127 @@
+"""What a graded problem is, and what its check receives.
+
+A problem is a function ``check(ctx)`` registered with ``@problem``. It raises
+(a ``Mismatch``, or a sandbox error) to fail and returns to pass. Public
+problems use properties and independent oracles only; problems registered with
+``needs_reference=True`` compare with the reference solutions and are hidden
+from students (they run only where ``solutions/`` is present).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+
+from autograder.sandbox import Sandbox
+
+settings.register_profile(
+    "grader",
+    derandomize=True,
+    deadline=None,
+    max_examples=40,
+    report_multiple_bugs=False,
+    print_blob=False,
+    verbosity=Verbosity.normal,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+)
+GRADER_SETTINGS = settings.get_profile("grader")
+
+
+@dataclass(frozen=True)
+class Problem:
+    assignment: str
+    name: str
+    points: float
+    stubs: tuple[tuple[str, str], ...]  # (module, function) the check calls
+    check: Callable[["Context"], None]
+    hint: str
+    title: str
+    needs_reference: bool = False
+    seconds: float = 30.0
+    slow: bool = False  # integration problems that train a policy
+
+    @property
+    def id(self) -> str:
+        return f"{self.assignment}/{self.name}"
+
+    @property
+    def visibility(self) -> str:
+        return "after_published" if self.needs_reference else "visible"
+
+
+REGISTRY: dict[str, Problem] = {}
+
+
+def problem(assignment: str, name: str, *, points: float, stubs, hint: str, needs_reference: bool = False,
+            seconds: float = 30.0, slow: bool = False):
+    """Register ``check(ctx)`` as a graded problem. Its docstring's first line is the title."""
+
+    def register(check):
+        title = (check.__doc__ or name).strip().splitlines()[0]
+        item = Problem(assignment, name, points, tuple(stubs), check, hint, title, needs_reference, seconds, slow)
+        if item.id in REGISTRY:
+            raise ValueError(f"problem {item.id} registered twice")
+        REGISTRY[item.id] = item
+        return check
+
+    return register
+
+
+class StudentFunction:
+    """A student function, callable from the judge; the call runs in the sandbox."""
+
+    def __init__(self, sandbox: Sandbox, module: str, function: str):
+        self.sandbox, self.module, self.function = sandbox, module, function
+
+    def __call__(self, *args, **kwargs):
+        return self.sandbox.call(self.module, self.function, args, kwargs)["value"]
+
+    def call(self, *args, grad_wrt: tuple[int, ...] = (), cotangent=None, **kwargs) -> dict:
+        """The whole reply: ``value``, ``mutated`` argument indices, ``grads``."""
+        return self.sandbox.call(self.module, self.function, args, kwargs, grad_wrt, cotangent)
+
+    def map(self, calls: list[tuple[tuple, dict]]) -> list:
+        return self.sandbox.map(self.module, self.function, calls)
+
+
+class Reference:
+    """The reference solutions, imported in the judge process only."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._modules: dict[str, object] = {}
+
+    @classmethod
+    def find(cls, root: Path) -> "Reference | None":
+        return cls(root) if (Path(root) / "hw2" / "returns.py").is_file() else None
+
+    def __call__(self, module: str, function: str) -> Callable:
+        if module not in self._modules:
+            sys.path.insert(0, str(self.root))
+            try:
+                self._modules[module] = importlib.import_module(module)
+            finally:
+                sys.path.remove(str(self.root))
+        return getattr(self._modules[module], function)
+
+
+@dataclass
+class Context:
+    sandbox: Sandbox
+    device: str
+    reference: Reference | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def student(self, module: str, function: str) -> StudentFunction:
+        return StudentFunction(self.sandbox, module, function)
+
+    def ref(self, module: str, function: str) -> Callable:
+        if self.reference is None:
+            raise RuntimeError("this problem needs the reference solutions")
+        return self.reference(module, function)

@@ -1,0 +1,1 @@
+"""Graded problems, one module per homework part."""

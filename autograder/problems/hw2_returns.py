@@ -1,0 +1,184 @@
+"""hw2 part 1: discounted return, reward-to-go and GAE.
+
+Public problems check the defining identities (which determine each output
+uniquely); hidden problems compare with the reference solution.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import example, given, note
+from hypothesis import strategies as st
+
+from autograder.compare import Mismatch, assert_close, expect_tensor, expect_unmodified, tolerance
+from autograder.problem import GRADER_SETTINGS, problem
+from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
+
+MODULE = "hw2.returns"
+RETURN_HINT = ("the full return Σ_t γ^t r_t is one number per trajectory, discounted from the start (γ^{t'}), "
+               "repeated at every step")
+RTG_HINT = ("reward-to-go (causality): Q̂_t sums only the rewards from t on, discounted from t: "
+            "Q̂_t = r_t + γ Q̂_{t+1}, backwards from Q̂_{T-1} = r_{T-1}")
+GAE_HINT = ("GAE: δ_t = r_t + γ V(s_{t+1}) − V(s_t), where V(s_T) counts as 0 only when the episode terminated "
+            "(not when it was truncated); then A_t = δ_t + γλ A_{t+1}, backwards from A_{T-1} = δ_{T-1}")
+
+
+def _tensor(values, dtype: str) -> torch.Tensor:
+    return torch.tensor(values, dtype=getattr(torch, dtype))
+
+
+def _call(ctx, function: str, args: tuple, arg_names: list[str], length: int, dtype: str) -> torch.Tensor:
+    """Call the student's function and check type, shape, dtype, device, and that inputs are untouched."""
+    reply = ctx.student(MODULE, function).call(*args)
+    expect_unmodified(reply, function, arg_names)
+    return expect_tensor(reply["value"], name=function, shape=[length], dtype=getattr(torch, dtype),
+                         device=ctx.device)
+
+
+def _scale(r: torch.Tensor, extra: float = 0.0) -> float:
+    return float(r.abs().to(torch.float64).sum()) + extra
+
+
+def _discounted_sum(r: list[float], gamma: float) -> float:
+    """Σ_t γ^t r_t in float64, the definition, not the solution code."""
+    total, discount = 0.0, 1.0
+    for x in r:
+        total += discount * x
+        discount *= gamma
+    return total
+
+
+# --------------------------------------------------------------------------- discounted_return
+@problem("hw2", "discounted_return", points=2, stubs=[(MODULE, "discounted_return")], hint=RETURN_HINT)
+def check_discounted_return(ctx):
+    """discounted_return: Σ_t γ^t r_t at every step, dtype and device kept, input untouched."""
+
+    @GRADER_SETTINGS
+    @given(rewards=rewards(), gamma=GAMMA, dtype=DTYPE)
+    @example(rewards=long_rewards(1000), gamma=0.99, dtype="float32")
+    @example(rewards=[1.0, 2.0, 3.0], gamma=0.0, dtype="float64")
+    def prop(rewards, gamma, dtype):
+        r = _tensor(rewards, dtype)
+        got = _call(ctx, "discounted_return", (r, gamma), ["rewards"], len(rewards), dtype)
+        want = torch.full((len(rewards),), _discounted_sum(r.tolist(), gamma), dtype=torch.float64)
+        assert_close(got, want, name="discounted_return", atol=tolerance(r.dtype, _scale(r), len(rewards)))
+
+    prop()
+
+
+# --------------------------------------------------------------------------- reward-to-go
+@problem("hw2", "reward_to_go", points=3, stubs=[(MODULE, "discounted_reward_to_go")], hint=RTG_HINT)
+def check_reward_to_go(ctx):
+    """discounted_reward_to_go: Q̂_{T-1} = r_{T-1} and Q̂_t = r_t + γ Q̂_{t+1} at every step."""
+
+    @GRADER_SETTINGS
+    @given(rewards=rewards(), gamma=GAMMA, dtype=DTYPE)
+    @example(rewards=long_rewards(1500), gamma=0.99, dtype="float32")
+    @example(rewards=long_rewards(1000), gamma=1.0, dtype="float64")
+    @example(rewards=[1.0, 1.0], gamma=0.5, dtype="float64")
+    def prop(rewards, gamma, dtype):
+        r = _tensor(rewards, dtype)
+        got = _call(ctx, "discounted_reward_to_go", (r, gamma), ["rewards"], len(rewards), dtype)
+        g, r64 = got.to(torch.float64), r.to(torch.float64)
+        # The recursion's right-hand side, built from the student's own Q̂_{t+1}: it pins Q̂ down uniquely.
+        rhs = r64 + gamma * torch.cat([g[1:], g.new_zeros(1)])
+        assert_close(g, rhs, name="discounted_reward_to_go (expected: r_t + γ·Q̂_{t+1} with your Q̂_{t+1})",
+                     label="step",
+                     atol=tolerance(r.dtype, _scale(r), len(rewards)))
+        if gamma == 1.0:
+            assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)",
+                         atol=tolerance(r.dtype, _scale(r), len(rewards)))
+
+    prop()
+
+
+# --------------------------------------------------------------------------- GAE
+def _gae_call(ctx, ep, gamma, lam, dtype):
+    r, v = _tensor(ep["rewards"], dtype), _tensor(ep["values"], dtype)
+    got = _call(ctx, "generalized_advantages", (r, v, gamma, lam, ep["terminated"]), ["rewards", "values"],
+                len(ep["rewards"]), dtype)
+    return r, v, got
+
+
+def _deltas(r: torch.Tensor, v: torch.Tensor, gamma: float, terminated: bool) -> torch.Tensor:
+    """δ_t = r_t + γ V(s_{t+1}) − V(s_t), with V(s_T) = 0 when terminated (float64)."""
+    r64, v64 = r.to(torch.float64), v.to(torch.float64)
+    next_v = v64[1:].clone()
+    if terminated:
+        next_v[-1] = 0.0
+    return r64 + gamma * next_v - v64[:-1]
+
+
+@problem("hw2", "gae", points=4, stubs=[(MODULE, "generalized_advantages")], hint=GAE_HINT)
+def check_gae(ctx):
+    """generalized_advantages: A_t = δ_t + γλ A_{t+1}; λ = 0 gives δ; λ = 1 gives Q̂ − V plus the bootstrap."""
+
+    @GRADER_SETTINGS
+    @given(ep=episodes(), gamma=GAMMA, lam=LAMBDA, dtype=DTYPE)
+    @example(ep=long_episode(1200, terminated=False), gamma=0.99, lam=0.95, dtype="float32")
+    @example(ep={"rewards": [1.0], "values": [0.0, 1.0], "terminated": False}, gamma=1.0, lam=1.0, dtype="float64")
+    @example(ep={"rewards": [1.0], "values": [0.0, 1.0], "terminated": True}, gamma=1.0, lam=1.0, dtype="float64")
+    def prop(ep, gamma, lam, dtype):
+        r, v, got = _gae_call(ctx, ep, gamma, lam, dtype)
+        g = got.to(torch.float64)
+        deltas = _deltas(r, v, gamma, ep["terminated"])
+        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
+        atol = tolerance(r.dtype, scale, len(r))
+        if not ep["terminated"] and len(r) == 1:
+            note("the episode was truncated, so V(s_T) = values[T] is bootstrapped, not 0")
+        rhs = deltas + gamma * lam * torch.cat([g[1:], g.new_zeros(1)])
+        assert_close(g, rhs, name="generalized_advantages (expected: δ_t + γλ·A_{t+1} with your A_{t+1})",
+                     label="step", atol=atol)
+        if lam == 0.0:
+            assert_close(g, deltas, name="generalized_advantages at λ = 0 (must equal δ_t)", label="step", atol=atol)
+
+    prop()
+
+
+@problem("hw2", "gae_lambda_one", points=1, stubs=[(MODULE, "generalized_advantages")], hint=GAE_HINT)
+def check_gae_lambda_one(ctx):
+    """generalized_advantages at λ = 1: Q̂_t − V(s_t) + γ^{T-t} V(s_T) (no bootstrap when terminated)."""
+
+    @GRADER_SETTINGS
+    @given(ep=episodes(max_len=60), gamma=GAMMA, dtype=DTYPE)
+    def prop(ep, gamma, dtype):
+        r, v, got = _gae_call(ctx, ep, gamma, 1.0, dtype)
+        T = len(r)
+        r64, v64 = r.to(torch.float64), v.to(torch.float64)
+        bootstrap = 0.0 if ep["terminated"] else float(v64[-1])
+        want = torch.tensor([_discounted_sum(r64[t:].tolist(), gamma) + gamma ** (T - t) * bootstrap - float(v64[t])
+                             for t in range(T)], dtype=torch.float64)
+        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
+        assert_close(got, want, name="generalized_advantages at λ = 1", label="step",
+                     atol=tolerance(r.dtype, scale, T))
+
+    prop()
+
+
+# --------------------------------------------------------------------------- hidden: against the reference
+@problem("hw2", "returns_match_reference", points=2, needs_reference=True,
+         stubs=[(MODULE, "discounted_return"), (MODULE, "discounted_reward_to_go"),
+                (MODULE, "generalized_advantages")],
+         hint="compare your three functions with the formulas in their docstrings on long inputs")
+def check_returns_match_reference(ctx):
+    """All three return functions equal the reference solution (hidden test)."""
+
+    @GRADER_SETTINGS
+    @given(ep=episodes(), gamma=GAMMA, lam=LAMBDA, dtype=DTYPE)
+    @example(ep=long_episode(2000, terminated=True), gamma=0.999, lam=0.97, dtype="float32")
+    def prop(ep, gamma, lam, dtype):
+        r, v = _tensor(ep["rewards"], dtype), _tensor(ep["values"], dtype)
+        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
+        atol = tolerance(r.dtype, scale, len(r))
+        cases = [("discounted_return", (r, gamma)), ("discounted_reward_to_go", (r, gamma)),
+                 ("generalized_advantages", (r, v, gamma, lam, ep["terminated"]))]
+        for function, args in cases:
+            got = expect_tensor(ctx.student(MODULE, function)(*args), name=function, shape=[len(r)])
+            want = ctx.ref(MODULE, function)(*[a.to(torch.float64) if isinstance(a, torch.Tensor) else a
+                                               for a in args])
+            assert_close(got, want, name=function, label="step", atol=atol)
+
+    prop()
+
+
+__all__ = ["Mismatch"]

@@ -1,0 +1,69 @@
+"""Show the results: a table on the terminal and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from autograder.runner import Result
+
+STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR"}
+
+
+def line(result: Result, width: int | None = None) -> str:
+    width = width or shutil.get_terminal_size((120, 20)).columns
+    p = result.problem
+    head = f"{p.id:<34} {result.score:>4g}/{p.points:<4g} {STATUS[result.status]:<5} "
+    room = max(20, width - len(head))
+    reason = result.reason if len(result.reason) <= room else result.reason[: room - 1] + "…"
+    return head + reason
+
+
+def header() -> str:
+    return f"{'problem':<34} {'points':<9} {'':<5} reason"
+
+
+def summary(results: list[Result]) -> str:
+    got = sum(r.score for r in results)
+    total = sum(r.problem.points for r in results)
+    failed = [r for r in results if not r.passed and r.details]
+    parts = [f"total: {got:g}/{total:g} points ({sum(r.passed for r in results)}/{len(results)} problems passed)"]
+    for r in failed:
+        parts.append(f"\n── {r.problem.id}: {r.problem.title}\n{r.details}")
+    return "\n".join(parts)
+
+
+def results_json(results: list[Result], execution_time: float, student_visible_output: bool = False) -> dict:
+    """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
+    tests = []
+    for number, r in enumerate(results, start=1):
+        output = r.details or r.reason
+        if r.student_output.strip() and student_visible_output:
+            output += f"\n\nyour code printed (last lines):\n{r.student_output}"
+        tests.append({
+            "name": f"{r.problem.id}: {r.problem.title}",
+            "number": str(number),
+            "score": r.score,
+            "max_score": r.problem.points,
+            "status": "passed" if r.passed else "failed",
+            "output": output if r.passed is False else r.reason,
+            "visibility": r.problem.visibility,
+            "tags": [r.problem.assignment],
+        })
+    return {
+        "score": sum(r.score for r in results),
+        "execution_time": round(execution_time, 3),
+        "output": summary(results).splitlines()[0],
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def write_results(path: Path, results: list[Result], execution_time: float) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results_json(results, execution_time, student_visible_output=True), indent=2))
+    tmp.replace(path)

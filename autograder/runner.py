@@ -1,0 +1,130 @@
+"""Grade a submission: one sandbox per problem, verdicts computed here.
+
+load the submission in a sandboxed child → run the problem's checks (Hypothesis
+in this process, student calls in the child) → score → report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.compare import Mismatch
+from autograder.problem import REGISTRY, Context, Problem, Reference
+from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
+                                StudentException, SubmissionError)
+
+
+@dataclass
+class Result:
+    problem: Problem
+    score: float
+    status: str  # "passed" | "failed" | "error" (the grader itself failed)
+    reason: str  # one line
+    details: str = ""  # the full feedback: input, expected vs got, hint
+    student_output: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def load_problems() -> dict[str, Problem]:
+    import autograder.problems as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return REGISTRY
+
+
+def select(assignment: str = "all", problem: str | None = None, with_reference: bool = True,
+           include_slow: bool = True) -> list[Problem]:
+    problems = [p for p in load_problems().values()
+                if (assignment in ("all", p.assignment)) and (with_reference or not p.needs_reference)
+                and (include_slow or not p.slow)]
+    if problem:
+        wanted = {name.strip() for name in problem.split(",")}
+        problems = [p for p in problems if p.name in wanted or p.id in wanted]
+    return sorted(problems, key=lambda p: (p.assignment, p.slow, p.needs_reference, p.name))
+
+
+def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
+          memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
+          time_limit: float | None = None) -> list[Result]:
+    results = []
+    for p in problems:
+        result = run_problem(p, submission, device, reference, memory_mb, time_limit)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Reference | None = None,
+                memory_mb: int = DEFAULT_MEMORY_MB, time_limit: float | None = None) -> Result:
+    """Grade one problem in a fresh sandbox; ``time_limit`` overrides the problem's own."""
+    start = time.monotonic()
+    sandbox = Sandbox(Path(submission), device, Limits(seconds=time_limit or p.seconds, memory_mb=memory_mb))
+    try:
+        for module, function in p.stubs:
+            sandbox.load(module, function)
+        p.check(Context(sandbox, device, reference))
+        result = Result(p, p.points, "passed", "all checks passed")
+    except NotImplementedYet as err:
+        result = Result(p, 0.0, "failed", f"not implemented yet: {err.function} still raises NotImplementedError")
+    except SubmissionError as err:
+        result = Result(p, 0.0, "failed", str(err))
+    except SandboxFatal as err:
+        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {p.hint}")
+    except (AssertionError, StudentException) as err:
+        result = _failure(p, err)
+    except Exception as err:  # noqa: BLE001 - a bug in the grader must not hide the other problems
+        result = Result(p, 0.0, "error", f"internal grader error: {type(err).__name__}: {err}",
+                        details=traceback.format_exc())
+    finally:
+        result_output = sandbox.output_tail()
+        sandbox.close()
+    result.student_output = result_output
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _failure(p: Problem, err: BaseException) -> Result:
+    message = str(err).strip() or type(err).__name__
+    example = falsifying_example(err)
+    notes = [n for n in getattr(err, "__notes__", []) if not _EXAMPLE.match(n.strip())
+             and not n.startswith(("You can reproduce", "Explanation:", "The test "))]
+    hint = getattr(err, "hint", None) or p.hint
+    lines = [message]
+    if example:
+        lines.append(f"smallest failing input: {example}")
+    lines += notes
+    lines.append(f"hint: {hint}")
+    reason = message.splitlines()[0]
+    if example:
+        reason += f" — input: {example}"
+    return Result(p, 0.0, "failed", reason, details="\n".join(lines))
+
+
+_EXAMPLE = re.compile(r"(?:Falsifying|Failing) [\w ]*?: \w+\((.*)\)\s*$", re.S)
+
+
+def falsifying_example(err: BaseException) -> str:
+    """Hypothesis's shrunk input, as ``name=value, …`` on one line."""
+    for note in getattr(err, "__notes__", []):
+        match = _EXAMPLE.match(note.strip())
+        if match:
+            body = match.group(1)
+            parts = [line.split("  #")[0].strip().rstrip(",") for line in body.splitlines() if line.strip()]
+            return ", ".join(parts)
+    return ""
+
+
+__all__ = ["Result", "grade", "run_problem", "select", "load_problems", "Mismatch"]

@@ -1,0 +1,1 @@
+"""Experiment scripts, one module per homework: `main(argv)` runs it."""

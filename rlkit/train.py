@@ -1,0 +1,39 @@
+"""``make train HW=hw1|hw2 ...``: run a homework's experiment on a submission.
+
+Dispatches to ``rlkit.experiments.<hw>``, whose ``main(argv)`` parses the rest
+of the command line. The submission's modules (``hw1.*``, ``hw2.*``) are
+imported from ``--submission`` (default: starter/): this is the student's own
+code running in the student's own process, not grading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from autograder.paths import ROOT
+
+
+def use_submission(path: str | Path) -> Path:
+    """Put the submission first on sys.path so ``import hw2.returns`` finds it."""
+    submission = Path(path)
+    if not submission.is_absolute() and not submission.exists():
+        submission = ROOT / submission
+    if not submission.is_dir():
+        raise SystemExit(f"error: submission directory {path!r} does not exist")
+    sys.path.insert(0, str(submission.resolve()))
+    return submission
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlkit.train", add_help=False)
+    parser.add_argument("--hw", required=True, choices=["hw1", "hw2"])
+    known, rest = parser.parse_known_args(argv)
+    module = importlib.import_module(f"rlkit.experiments.{known.hw}")
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Shared helpers: build submissions from the reference with one function
+replaced, and grade them through the real runner (sandbox included)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autograder.paths import ROOT, SOLUTIONS, STARTER
+from autograder.problem import Reference
+from autograder.runner import Result, run_problem, select
+
+
+def make_submission(tmp_path: Path, overrides: dict[str, str] | None = None, base: Path = SOLUTIONS) -> Path:
+    """A copy of ``base`` where each ``{"hw2/returns.py": source}`` is appended to
+    that module: a later ``def`` replaces the reference one, as a student's would."""
+    dst = tmp_path / "submission"
+    shutil.copytree(base, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, source in (overrides or {}).items():
+        path = dst / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = path.read_text() if path.exists() else ""
+        path.write_text(old + "\n\n# --- variant under test\n" + textwrap.dedent(source))
+    return dst
+
+
+def grade_problem(submission: Path, name: str, time_limit: float | None = None, with_reference: bool = True) -> Result:
+    problems = select(problem=name, with_reference=with_reference)
+    assert len(problems) == 1, f"no single problem named {name}"
+    reference = Reference.find(SOLUTIONS) if with_reference else None
+    return run_problem(problems[0], submission, reference=reference, time_limit=time_limit)
+
+
+@pytest.fixture
+def submission(tmp_path):
+    def build(overrides=None, base=SOLUTIONS):
+        return make_submission(tmp_path, overrides, base)
+
+    return build
+
+
+__all__ = ["ROOT", "SOLUTIONS", "STARTER", "make_submission", "grade_problem"]

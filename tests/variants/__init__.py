@@ -1,0 +1,36 @@
+"""The library of student implementations the grader is tested against.
+
+``BUGGY`` variants are realistic mistakes: each must lose the points of every
+problem it lists. ``CORRECT`` variants are alternative right answers
+(vectorised, looped, float64 inside, another autograd route): each must keep
+full marks on every problem it lists. Grow this whenever you think of a new
+student mistake: add a ``Variant`` to the module of its homework part.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    module: str  # the submission file the source is appended to, e.g. "hw2/returns.py"
+    source: str
+    problems: tuple[str, ...]  # buggy: must fail each; correct: must pass each
+    reason: str = ""  # buggy only: a phrase the failure reason must contain
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
+def collect(kind: str) -> list[Variant]:
+    """Every ``BUGGY`` or ``CORRECT`` variant of every module in this package."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found += getattr(module, kind, [])
+    return found

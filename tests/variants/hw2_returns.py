@@ -1,0 +1,274 @@
+"""Variants of hw2/returns.py: discounted_return, discounted_reward_to_go, generalized_advantages."""
+
+from tests.variants import Variant
+
+M = "hw2/returns.py"
+RTG = ("reward_to_go", "returns_match_reference")
+RET = ("discounted_return", "returns_match_reference")
+GAE = ("gae", "returns_match_reference")
+
+BUGGY = [
+    # ---------------------------------------------------------------- discounted_return
+    Variant("return_undiscounted", M, """
+        def discounted_return(rewards, gamma):
+            return rewards.sum().expand(rewards.shape[0]).clone()
+        """, RET),
+    Variant("return_scalar", M, """
+        import torch
+        def discounted_return(rewards, gamma):
+            t = torch.arange(rewards.shape[0], dtype=rewards.dtype)
+            return (gamma ** t * rewards).sum()
+        """, RET, reason="shape"),
+    Variant("return_discount_from_one", M, """
+        import torch
+        def discounted_return(rewards, gamma):
+            t = torch.arange(1, rewards.shape[0] + 1, dtype=rewards.dtype)
+            return (gamma ** t * rewards).sum().expand(rewards.shape[0]).clone()
+        """, RET),
+    Variant("return_is_reward_to_go", M, """
+        def discounted_return(rewards, gamma):
+            return discounted_reward_to_go(rewards, gamma)
+        """, RET),
+    Variant("return_numpy", M, """
+        import numpy as np
+        def discounted_return(rewards, gamma):
+            r = rewards.numpy()
+            return np.full(len(r), sum(gamma ** t * x for t, x in enumerate(r)))
+        """, ("discounted_return",), reason="numpy"),
+    # ---------------------------------------------------------------- reward-to-go
+    Variant("rtg_discount_from_start", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            T = rewards.shape[0]
+            out = torch.zeros_like(rewards)
+            for t in range(T):
+                out[t] = sum(gamma ** tp * rewards[tp] for tp in range(t, T))
+            return out
+        """, RTG),
+    Variant("rtg_undiscounted", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            return torch.flip(torch.cumsum(torch.flip(rewards, [0]), 0), [0])
+        """, RTG),
+    Variant("rtg_forward_cumsum", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in range(rewards.shape[0]):
+                running = running * gamma + rewards[t]
+                out[t] = running
+            return out
+        """, RTG),
+    Variant("rtg_excludes_current_reward", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                out[t] = running
+                running = rewards[t] + gamma * running
+            return out
+        """, RTG),
+    Variant("rtg_extra_discount", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = gamma * (rewards[t] + running)
+                out[t] = running
+            return out
+        """, RTG),
+    Variant("rtg_in_place", M, """
+        def discounted_reward_to_go(rewards, gamma):
+            for t in reversed(range(rewards.shape[0] - 1)):
+                rewards[t] += gamma * rewards[t + 1]
+            return rewards
+        """, ("reward_to_go",), reason="in place"),
+    Variant("rtg_float64_out", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.zeros(rewards.shape[0], dtype=torch.float64)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = float(rewards[t]) + gamma * running
+                out[t] = running
+            return out
+        """, ("reward_to_go",), reason="dtype"),
+    Variant("rtg_column", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out[t] = running
+            return out[:, None]
+        """, RTG, reason="shape"),
+    Variant("rtg_is_full_return", M, """
+        def discounted_reward_to_go(rewards, gamma):
+            return discounted_return(rewards, gamma)
+        """, RTG),
+    # ---------------------------------------------------------------- GAE
+    Variant("gae_truncation_is_terminal", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            next_values = torch.cat([values[1:-1], values.new_zeros(1)])
+            deltas = rewards + gamma * next_values - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv
+        """, GAE + ("gae_lambda_one",)),
+    Variant("gae_ignores_terminated", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            deltas = rewards + gamma * values[1:] - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv
+        """, GAE + ("gae_lambda_one",)),
+    Variant("gae_gamma_only_in_recursion", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v_next = values[1:].clone()
+            if terminated:
+                v_next[-1] = 0
+            deltas = rewards + gamma * v_next - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * running
+                adv[t] = running
+            return adv
+        """, GAE),
+    Variant("gae_lambda_only_in_recursion", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v_next = values[1:].clone()
+            if terminated:
+                v_next[-1] = 0
+            deltas = rewards + gamma * v_next - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + lam * running
+                adv[t] = running
+            return adv
+        """, GAE + ("gae_lambda_one",)),
+    Variant("gae_delta_sign", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v_next = values[1:].clone()
+            if terminated:
+                v_next[-1] = 0
+            deltas = rewards + gamma * values[:-1] - v_next
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv
+        """, GAE + ("gae_lambda_one",)),
+    Variant("gae_normalised_inside", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v_next = values[1:].clone()
+            if terminated:
+                v_next[-1] = 0
+            deltas = rewards + gamma * v_next - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
+        """, GAE),
+    Variant("gae_forward_recursion", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v_next = values[1:].clone()
+            if terminated:
+                v_next[-1] = 0
+            deltas = rewards + gamma * v_next - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in range(rewards.shape[0]):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv
+        """, GAE),
+]
+
+CORRECT = [
+    Variant("return_vectorised", M, """
+        import torch
+        def discounted_return(rewards, gamma):
+            t = torch.arange(rewards.shape[0], device=rewards.device)
+            return ((gamma ** t).to(rewards.dtype) * rewards).sum().repeat(rewards.shape[0])
+        """, RET),
+    Variant("rtg_numpy_float64_loop", M, """
+        import numpy as np
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            r = rewards.detach().cpu().numpy().astype(np.float64)
+            out = np.zeros_like(r)
+            running = 0.0
+            for t in reversed(range(len(r))):
+                running = r[t] + gamma * running
+                out[t] = running
+            return torch.as_tensor(out, dtype=rewards.dtype, device=rewards.device)
+        """, RTG),
+    Variant("rtg_discount_matrix", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            T = rewards.shape[0]
+            i = torch.arange(T, device=rewards.device)
+            lag = (i[None, :] - i[:, None])
+            weights = torch.where(lag >= 0, torch.tensor(gamma, dtype=torch.float64) ** lag.clamp(min=0), 0.0)
+            return (weights @ rewards.double()).to(rewards.dtype)
+        """, RTG),
+    Variant("rtg_float32_loop", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.empty_like(rewards)
+            running = torch.zeros((), dtype=rewards.dtype)
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out[t] = running
+            return out
+        """, RTG),
+    Variant("gae_vectorised_matrix", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            v = values.double()
+            mask = torch.ones_like(v[1:])
+            if terminated:
+                mask[-1] = 0.0
+            deltas = rewards.double() + gamma * v[1:] * mask - v[:-1]
+            T = rewards.shape[0]
+            i = torch.arange(T)
+            lag = i[None, :] - i[:, None]
+            weights = torch.where(lag >= 0, torch.tensor(gamma * lam, dtype=torch.float64) ** lag.clamp(min=0), 0.0)
+            return (weights @ deltas).to(rewards.dtype)
+        """, GAE + ("gae_lambda_one",)),
+    Variant("gae_next_nonterminal_loop", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            T = rewards.shape[0]
+            adv = torch.zeros_like(rewards)
+            lastgaelam = 0.0
+            for t in reversed(range(T)):
+                next_nonterminal = 0.0 if (t == T - 1 and terminated) else 1.0
+                delta = rewards[t] + gamma * values[t + 1] * next_nonterminal - values[t]
+                lastgaelam = delta + gamma * lam * lastgaelam
+                adv[t] = lastgaelam
+            return adv
+        """, GAE + ("gae_lambda_one",)),
+]
