@@ -15,7 +15,7 @@ HW         ?= hw2
 ENV        ?=
 ARGS       ?=
 
-.PHONY: grade test starter check-starter list bench setup clean train
+.PHONY: grade test starter check-starter list bench setup clean train experiments experts release autograde gradescope
 
 setup: $(STAMP)
 
@@ -40,6 +40,14 @@ train: $(STAMP)
 	$(PY) -m rlkit.train --hw $(HW) --submission "$(SUBMISSION)" $(if $(ENV),--env $(ENV)) \
 		$(if $(METHOD),--method $(METHOD)) $(ARGS)
 
+## CS285's hw2 experiment sets and comparison plots: make experiments SET=cartpole|lunar|pendulum|cheetah|all
+experiments: $(STAMP)
+	$(PY) -m rlkit.experiments.hw2_sets --submission "$(SUBMISSION)" --set $(or $(SET),cartpole) $(ARGS)
+
+## instructor: train the hw1 SAC experts and write their weights and demonstrations into rlkit/experts/
+experts: $(STAMP)
+	$(PY) -m rlkit.experts.train --all --steps $(or $(STEPS),1000000) $(ARGS)
+
 ## regenerate starter/ from solutions/ with nbgrader's ClearSolutions
 starter: $(STAMP)
 	$(PY) -m autograder.starter
@@ -53,6 +61,19 @@ list: $(STAMP)
 ## time to grade solutions/, per assignment and per problem (median of several runs)
 bench: $(STAMP)
 	$(PY) bench/grade_time.py
+
+## instructor: the student release in build/release (nbgrader generate_assignment; fails on solution code)
+release: $(STAMP)
+	$(PY) -m autograder.instructor release
+
+## instructor: grade SUBMISSIONS (<student>/<assignment>/ folders; default: made-up samples) with nbgrader
+autograde: $(STAMP)
+	$(PY) -m autograder.instructor autograde $(or $(SUBMISSIONS),--samples) \
+		$(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(ARGS)
+
+## instructor: one Gradescope autograder zip per assignment, in build/gradescope
+gradescope: $(STAMP)
+	$(PY) -m autograder.instructor gradescope
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis results.json

@@ -79,8 +79,11 @@ def tolerance(dtype: torch.dtype, scale: float, n: int = 1) -> float:
 
 
 def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label: str = "entry",
-                 hint: str | None = None) -> None:
-    """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry."""
+                 hint: str | None = None, expected_is: str = "") -> None:
+    """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry.
+
+    ``expected_is`` says what the expected vector is when it is not simply the
+    right answer (e.g. an identity built from the student's own output)."""
     got64, exp64 = got.detach().to(torch.float64).cpu(), expected.detach().to(torch.float64).cpu()
     if got64.shape != exp64.shape:
         raise Mismatch(f"{name} returned shape {list(got.shape)}, expected shape {list(expected.shape)}")
@@ -93,7 +96,8 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label
     where = f" at {label} {', '.join(str(int(i)) for i in index)}" if index else ""
     raise Mismatch(
         f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got {fmt(got64.reshape(-1)[worst])}"
-        f" (tolerance {atol:.2g})\n  expected: {fmt(exp64)}\n  got:      {fmt(got64)}",
+        f" (tolerance {atol:.2g})\n  expected: {fmt(exp64)}" + (f"   ({expected_is})" if expected_is else "")
+        + f"\n  got:      {fmt(got64)}",
         hint,
     )
 

@@ -8,6 +8,7 @@ judge can read it with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import os
@@ -24,6 +25,7 @@ from rlkit.trajectory import Trajectory
 
 TRAJECTORY_FIELDS = ("observations", "actions", "rewards", "terminated", "behavior_log_probs", "final_observation")
 MAX_DEPTH = 8
+READY = b"sandbox ready"
 
 
 # --------------------------------------------------------------------------- wire format
@@ -32,8 +34,10 @@ def pack(x, depth: int = 0):
     if depth > MAX_DEPTH:
         return {"__unsupported__": "too deeply nested"}
     if isinstance(x, torch.Tensor):
-        return {"__tensor__": x.detach().to("cpu").clone().contiguous(), "device": x.device.type,
-                "requires_grad": bool(x.requires_grad)}
+        if x.layout != torch.strided:
+            return {"__unsupported__": f"tensor with layout {x.layout} (return a dense tensor)"}
+        data = torch.zeros(x.shape, dtype=x.dtype) if x.device.type == "meta" else x.detach().to("cpu").clone()
+        return {"__tensor__": data.contiguous(), "device": x.device.type, "requires_grad": bool(x.requires_grad)}
     if isinstance(x, Trajectory):
         return {"__trajectory__": {f: pack(getattr(x, f), depth + 1) for f in TRAJECTORY_FIELDS}}
     if isinstance(x, np.ndarray):
@@ -72,30 +76,64 @@ class NumpyArray:
         return f"<numpy array of shape {list(self.tensor.shape)}>"
 
 
-def unpack(x):
+_READABLE_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
+                    torch.int16, torch.int32, torch.int64, torch.bool}
+
+
+def clean_text(text, limit: int = 500) -> str:
+    """A string from the child, made safe to show on one line of the grader's output:
+    no newlines or control characters (so it cannot fake report lines), bounded length."""
+    if not isinstance(text, str):
+        text = repr(text)
+    text = "".join(ch if ch.isprintable() else ("⏎" if ch in "\r\n" else " ") for ch in text[: limit * 2])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unpack(x, depth: int = 0):
     """The judge's view of a packed value. Tensors carry ``sandbox_device`` and
-    ``sandbox_requires_grad``: where they lived in the child."""
+    ``sandbox_requires_grad``: where they lived in the child.
+
+    The payload may be forged by student code, so nothing here trusts its shape:
+    unknown or malformed entries become ``Unsupported``, never an exception."""
+    if depth > MAX_DEPTH + 1:
+        return Unsupported("too deeply nested value")
+    if isinstance(x, torch.Tensor):  # a bare tensor is not what pack() sends
+        return Unsupported("untagged tensor")
     if isinstance(x, dict):
-        if "__tensor__" in x and isinstance(x["__tensor__"], torch.Tensor):
+        if "__tensor__" in x:
             t = x["__tensor__"]
-            t.sandbox_device = str(x.get("device"))
-            t.sandbox_requires_grad = bool(x.get("requires_grad"))
+            if (not isinstance(t, torch.Tensor) or type(t) is not torch.Tensor or t.layout != torch.strided
+                    or t.dtype not in _READABLE_DTYPES or t.device.type != "cpu"):
+                return Unsupported("tensor of an unsupported kind")
+            t = t.detach().contiguous()
+            t.sandbox_device = clean_text(x.get("device"), 40)
+            t.sandbox_requires_grad = x.get("requires_grad") is True
             return t
         if "__trajectory__" in x and isinstance(x["__trajectory__"], dict):
-            fields = {f: unpack(x["__trajectory__"].get(f)) for f in TRAJECTORY_FIELDS}
-            return Trajectory(**fields)
+            fields = {f: unpack(x["__trajectory__"].get(f), depth + 1) for f in TRAJECTORY_FIELDS}
+            try:
+                return Trajectory(**fields)
+            except Exception:  # noqa: BLE001 - a forged trajectory
+                return Unsupported("malformed Trajectory")
         if "__ndarray__" in x:
-            return NumpyArray(x["__ndarray__"])
+            t = x["__ndarray__"]
+            ok = isinstance(t, torch.Tensor) and type(t) is torch.Tensor and t.layout == torch.strided
+            return NumpyArray(t.detach().contiguous()) if ok else Unsupported("numpy array")
         if "__npscalar__" in x:
-            return x["__npscalar__"]
-        if "__list__" in x:
-            return [unpack(v) for v in x["__list__"]]
-        if "__tuple__" in x:
-            return tuple(unpack(v) for v in x["__tuple__"])
-        if "__dict__" in x:
-            return {k: unpack(v) for k, v in x["__dict__"].items()}
-        return Unsupported(str(x.get("__unsupported__", "object")))
-    return x
+            v = x["__npscalar__"]
+            return v if v is None or isinstance(v, (bool, int, float, str)) else Unsupported("numpy scalar")
+        if "__list__" in x and isinstance(x["__list__"], list):
+            return [unpack(v, depth + 1) for v in x["__list__"]]
+        if "__tuple__" in x and isinstance(x["__tuple__"], list):
+            return tuple(unpack(v, depth + 1) for v in x["__tuple__"])
+        if "__dict__" in x and isinstance(x["__dict__"], dict):
+            return {clean_text(k, 100): unpack(v, depth + 1) for k, v in x["__dict__"].items()}
+        return Unsupported(clean_text(x.get("__unsupported__", "object"), 100))
+    if x is None or isinstance(x, (bool, int, float)):
+        return x
+    if isinstance(x, str):
+        return x[:100_000]
+    return Unsupported(clean_text(type(x).__name__, 100))
 
 
 def short_repr(x, limit: int = 60) -> str:
@@ -110,7 +148,8 @@ def short_repr(x, limit: int = 60) -> str:
 # --------------------------------------------------------------------------- the child
 def child_main(conn, code_dir: str, home: str, log_path: str, ids, memory_mb: int, seconds: float, device: str):
     """Entry point of the sandboxed child (runs after the fork)."""
-    _isolate(code_dir, home, log_path, ids, memory_mb, seconds, device)
+    _isolate(conn, code_dir, home, log_path, ids, memory_mb, seconds, device)
+    conn.send_bytes(READY)  # the judge starts the problem's clock now, not while the fork server warms up
     modules: dict[str, object] = {}
     while True:
         try:
@@ -135,10 +174,12 @@ def child_main(conn, code_dir: str, home: str, log_path: str, ids, memory_mb: in
         conn.send_bytes(buffer.getvalue())
 
 
-def _isolate(code_dir, home, log_path, ids, memory_mb, seconds, device):
+def _isolate(conn, code_dir, home, log_path, ids, memory_mb, seconds, device):
     import resource
 
     os.setsid()
+    _close_inherited_fds(keep={conn.fileno()})
+    _become_subreaper()
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -157,6 +198,7 @@ def _isolate(code_dir, home, log_path, ids, memory_mb, seconds, device):
     os.chdir(home)
     os.environ["HOME"] = home
     os.environ["MPLBACKEND"] = "Agg"
+    python_alias = _expose_python(os.path.join(os.path.dirname(home), "python")) if ids else None
     if ids:
         uid, gid = ids
         os.setgroups([])
@@ -164,12 +206,107 @@ def _isolate(code_dir, home, log_path, ids, memory_mb, seconds, device):
         os.setuid(uid)
         resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
     prefixes = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
-    sys.path[:] = [code_dir] + [p for p in sys.path if p and p.startswith(prefixes)]
+    paths = [p for p in sys.path if p and p.startswith(prefixes)]
+    if python_alias:
+        paths = [python_alias + p[len(sys.base_prefix):] if p.startswith(sys.base_prefix + os.sep) else p
+                 for p in paths]
+    sys.path[:] = [code_dir] + paths
     for name in list(sys.modules):
         if name.split(".")[0] in {"hw1", "hw2", "solutions", "reference"}:
             del sys.modules[name]
     importlib.invalidate_caches()
     torch.set_num_threads(1)
+    _make_entropy_deterministic()
+
+
+def _expose_python(alias: str) -> str | None:
+    """Make the standard library importable after the privilege drop.
+
+    When Python itself lives where the sandbox uid cannot go (pyenv under a 0700
+    /root, say), lazy imports of the standard library would fail for student code.
+    In a private mount namespace, bind Python's installation at ``alias`` (a path
+    the sandbox can reach) and import from there. Returns None when Python is
+    reachable anyway, or when mount namespaces are not allowed (then nothing changes)."""
+    probe = os.path.join(sys.base_prefix, "lib")
+    if _reachable_by_others(probe):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x00020000, 4096, 16384, 1 << 18
+        if libc.unshare(CLONE_NEWNS) != 0:
+            return None
+        if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            return None
+        os.mkdir(alias, 0o755)
+        if libc.mount(sys.base_prefix.encode(), alias.encode(), None, MS_BIND | MS_REC, None) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return alias
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Can a user with no relation to the owner read ``path`` (every ancestor o+x, itself o+rx)?"""
+    import stat
+
+    parts = os.path.abspath(path).split(os.sep)
+    for i in range(1, len(parts) + 1):
+        try:
+            mode = os.stat(os.sep.join(parts[:i]) or os.sep).st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def _close_inherited_fds(keep: set[int]) -> None:
+    """Close what the fork server handed down (its alive pipe, the resource
+    tracker's pipe, sentinels): student code must reach nothing but its own pipe."""
+    from multiprocessing import resource_tracker
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    tracker = resource_tracker._resource_tracker
+    tracker._fd, tracker._pid = None, None
+
+
+def _become_subreaper() -> None:
+    """Orphans of student code (double-forked daemons) become our children rather
+    than init's, so the judge finds them under this process and kills them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+_entropy = {"seed": b"", "counter": 0}
+
+
+def _deterministic_urandom(n: int) -> bytes:
+    """os.urandom's stand-in in the child: a hash chain restarted before every call,
+    so that np.random.default_rng(), random.SystemRandom() and secrets give the
+    same numbers on every grading run."""
+    n = int(n)
+    out = bytearray()
+    while len(out) < n:
+        _entropy["counter"] += 1
+        out += hashlib.sha256(_entropy["seed"] + _entropy["counter"].to_bytes(8, "little")).digest()
+    return bytes(out[:n])
+
+
+def _make_entropy_deterministic() -> None:
+    os.urandom = _deterministic_urandom
+    random._urandom = _deterministic_urandom  # used by SystemRandom, hence by secrets and numpy's SeedSequence
 
 
 def _vm_size() -> int:
@@ -249,7 +386,13 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _seed_everything() -> None:
-    torch.manual_seed(0)
+    _entropy["seed"], _entropy["counter"] = b"grader", 0
+    # torch.manual_seed also queues seeding of every lazy accelerator (capturing a stack
+    # trace each time): half the cost of a small call. Seed the CPU generator, and CUDA
+    # only once it is in use.
+    torch.default_generator.manual_seed(0)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(0)
     np.random.seed(0)
     random.seed(0)
 

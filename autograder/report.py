@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from autograder.runner import Result
@@ -62,8 +65,19 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
 
 
 def write_results(path: Path, results: list[Result], execution_time: float) -> None:
+    """Write results.json atomically, after every sandbox is gone: a fresh temporary
+    file (never a guessable name a student could have planted a link at), then a
+    rename over whatever is at ``path``, a forged file included."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results_json(results, execution_time, student_visible_output=True), indent=2))
-    tmp.replace(path)
+    text = json.dumps(results_json(results, execution_time, student_visible_output=True), indent=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

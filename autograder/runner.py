@@ -17,7 +17,7 @@ from pathlib import Path
 
 from autograder.compare import Mismatch
 from autograder.problem import REGISTRY, Context, Problem, Reference
-from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
+from autograder.sandbox import (DEFAULT_MEMORY_MB, HIDDEN, Limits, NotImplementedYet, Sandbox, SandboxFatal,
                                 StudentException, SubmissionError)
 
 
@@ -69,16 +69,27 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
 
 def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Reference | None = None,
                 memory_mb: int = DEFAULT_MEMORY_MB, time_limit: float | None = None) -> Result:
-    """Grade one problem in a fresh sandbox; ``time_limit`` overrides the problem's own."""
+    """Grade one problem in a fresh sandbox; ``time_limit`` overrides the problem's own.
+
+    Never raises for anything the submission does: every outcome is a Result, and
+    status "error" is kept for failures of the grader itself."""
     start = time.monotonic()
-    sandbox = Sandbox(Path(submission), device, Limits(seconds=time_limit or p.seconds, memory_mb=memory_mb))
+    hidden = HIDDEN + ((reference.root,) if reference is not None else ())
+    try:
+        sandbox = Sandbox(Path(submission), device, Limits(seconds=time_limit or p.seconds, memory_mb=memory_mb),
+                          hidden=hidden)
+    except Exception as err:  # noqa: BLE001 - no child could be started: the grader's problem, not the student's
+        result = Result(p, 0.0, "error", f"internal grader error: could not start the sandbox: "
+                        f"{type(err).__name__}: {err}", details=traceback.format_exc())
+        result.seconds = time.monotonic() - start
+        return result
     try:
         for module, function in p.stubs:
             sandbox.load(module, function)
         p.check(Context(sandbox, device, reference))
         result = Result(p, p.points, "passed", "all checks passed")
     except NotImplementedYet as err:
-        result = Result(p, 0.0, "failed", f"not implemented yet: {err.function} still raises NotImplementedError")
+        result = Result(p, 0.0, "failed", f"not implemented yet ({err.function} raises NotImplementedError)")
     except SubmissionError as err:
         result = Result(p, 0.0, "failed", str(err))
     except SandboxFatal as err:
@@ -89,9 +100,8 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
         result = Result(p, 0.0, "error", f"internal grader error: {type(err).__name__}: {err}",
                         details=traceback.format_exc())
     finally:
-        result_output = sandbox.output_tail()
         sandbox.close()
-    result.student_output = result_output
+    result.student_output = sandbox.output_tail_text
     result.seconds = time.monotonic() - start
     return result
 

@@ -8,10 +8,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.problem import Reference
 from autograder.runner import Result, run_problem, select
+
+
+# The project's own property tests run derandomised too: the same verdict every run.
+settings.register_profile("tests", derandomize=True, deadline=None, max_examples=50,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tests")
 
 
 def make_submission(tmp_path: Path, overrides: dict[str, str] | None = None, base: Path = SOLUTIONS) -> Path:

@@ -82,8 +82,8 @@ def check_reward_to_go(ctx):
         g, r64 = got.to(torch.float64), r.to(torch.float64)
         # The recursion's right-hand side, built from the student's own Q̂_{t+1}: it pins Q̂ down uniquely.
         rhs = r64 + gamma * torch.cat([g[1:], g.new_zeros(1)])
-        assert_close(g, rhs, name="discounted_reward_to_go (expected: r_t + γ·Q̂_{t+1} with your Q̂_{t+1})",
-                     label="step",
+        assert_close(g, rhs, name="discounted_reward_to_go", label="step",
+                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}",
                      atol=tolerance(r.dtype, _scale(r), len(rewards)))
         if gamma == 1.0:
             assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)",
@@ -127,8 +127,8 @@ def check_gae(ctx):
         if not ep["terminated"] and len(r) == 1:
             note("the episode was truncated, so V(s_T) = values[T] is bootstrapped, not 0")
         rhs = deltas + gamma * lam * torch.cat([g[1:], g.new_zeros(1)])
-        assert_close(g, rhs, name="generalized_advantages (expected: δ_t + γλ·A_{t+1} with your A_{t+1})",
-                     label="step", atol=atol)
+        assert_close(g, rhs, name="generalized_advantages", label="step", atol=atol,
+                     expected_is="δ_t + γλ·A_{t+1}, with your A_{t+1}")
         if lam == 0.0:
             assert_close(g, deltas, name="generalized_advantages at λ = 0 (must equal δ_t)", label="step", atol=atol)
 

@@ -1,0 +1,87 @@
+"""Instructor commands (the Makefile's release, autograde and gradescope targets).
+
+Exit status: 0 on success, 1 when a leak or an nbgrader failure stops the build,
+2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.instructor.course import BUILD, CourseError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.instructor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("release", help="nbgrader generate_assignment + the student release")
+    r.add_argument("--out", type=Path, default=BUILD / "release")
+    r.add_argument("--course", type=Path, default=BUILD / "course")
+    a = sub.add_parser("autograde", help="grade a folder of submissions with nbgrader; export grades.csv")
+    a.add_argument("submissions", type=Path, nargs="?",
+                   help="folder laid out as <student>/<assignment>/ (nbgrader's submitted/ layout)")
+    a.add_argument("--samples", action="store_true",
+                   help="grade made-up submissions, written to build/samples: correct, partly wrong, hanging")
+    a.add_argument("--course", type=Path, default=BUILD / "course")
+    a.add_argument("--csv", type=Path, default=None, help="where to write the grades (default: COURSE/grades.csv)")
+    a.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
+    a.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
+    a.add_argument("--skip-slow", action="store_true", help="problems that train a policy score 0, skipped")
+    a.add_argument("--no-feedback", action="store_true", help="do not run nbgrader generate_feedback")
+    g = sub.add_parser("gradescope", help="build the Gradescope autograder zip")
+    g.add_argument("--out", type=Path, default=BUILD / "gradescope", help="folder for <assignment>.zip")
+    g.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
+    run = sub.add_parser("gradescope-run", help="what run_autograder does (inside the bundle)")
+    run.add_argument("--root", type=Path, default=None, help="Gradescope's /autograder (default: $AUTOGRADER_ROOT)")
+    s = sub.add_parser("scan", help="fail if files hold solution code")
+    s.add_argument("paths", nargs="+", type=Path)
+    n = sub.add_parser("sync-notebooks", help="add grade cells for new problems to assignments/source notebooks")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "release":
+            from autograder.instructor.release import build_release
+
+            if build_release(args.out, args.course):
+                return 1
+        elif args.command == "autograde":
+            from autograder.instructor.autograde import autograde, make_samples
+
+            if args.samples and args.submissions is None:
+                args.submissions = make_samples(BUILD / "samples")
+            if args.submissions is None or not args.submissions.is_dir():
+                print(f"error: no submissions folder {args.submissions}", file=sys.stderr)
+                return 2
+            autograde(args.submissions, args.course, csv=args.csv, only=args.assignment,
+                      time_limit=args.time_limit, skip_slow=args.skip_slow, feedback=not args.no_feedback)
+        elif args.command == "gradescope":
+            from autograder.instructor.gradescope import build_bundle
+
+            build_bundle(args.out, args.assignment)
+        elif args.command == "gradescope-run":
+            from autograder.instructor.gradescope import run
+
+            return run(args.root)
+        elif args.command == "scan":
+            from autograder.instructor.leaks import scan
+
+            found = scan(args.paths)
+            for leak in found:
+                print(leak)
+            print(f"{len(found)} leak(s) of solution code in {', '.join(map(str, args.paths))}")
+            return 1 if found else 0
+        elif args.command == "sync-notebooks":
+            from autograder.instructor.course import sync_source_notebooks
+
+            sync_source_notebooks()
+    except CourseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

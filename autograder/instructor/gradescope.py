@@ -1,0 +1,153 @@
+"""``make gradescope``: one Gradescope autograder zip per assignment.
+
+The zip (unpacked by Gradescope into /autograder/source):
+
+    setup.sh          installs Python ≥ 3.11 and the pinned requirements into /autograder/venv
+    run_autograder    grades /autograder/submission → /autograder/results/results.json
+    gradescope.json   which assignment this bundle grades
+    rlkit/ autograder/ pyproject.toml requirements.txt
+    starter/          the given files (the layout a submission is completed with)
+    solutions/        the reference, for the hidden checks: made readable by root only
+
+``run`` (what run_autograder calls) finds the student's modules in the submission
+(by path, or by file name for a flat upload), completes the starter layout with
+them, and runs the full grader, hidden checks included. The judge runs as root;
+student code runs in the sandbox's child under a fresh uid that can read neither
+solutions/ nor write results/. Every path hangs off AUTOGRADER_ROOT (default
+/autograder), so a test can run run_autograder against a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import stat
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+from autograder.instructor.course import BUILD, assignments, graded_files
+from autograder.paths import ROOT, SOLUTIONS
+from autograder.starter import render
+
+TEMPLATES = Path(__file__).parent / "templates"
+SHIPPED = ["rlkit", "autograder", "requirements.txt", "pyproject.toml"]
+SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
+
+
+# --------------------------------------------------------------------------- building the zip
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))  # fixed time: the same kit, the same zip
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def _files(top: Path):
+    for path in sorted(top.rglob("*")):
+        rel = path.relative_to(top)
+        if path.is_file() and not SKIP_PARTS & set(rel.parts) and not path.suffix == ".pyc" \
+                and not any(part.startswith(".") or part.endswith(".egg-info") for part in rel.parts):
+            yield path
+
+
+def build_bundle(out: Path = BUILD / "gradescope", only: list[str] | None = None, log=print) -> list[Path]:
+    """``out/<assignment>.zip`` for every assignment (or ``only`` these)."""
+    out = Path(out)
+    if out.suffix == ".zip":  # a single file name: one bundle, the first assignment asked for
+        out, names = out.parent, [out.stem]
+    else:
+        names = [a for a in assignments() if not only or a in only]
+    out.mkdir(parents=True, exist_ok=True)
+    starter = render(SOLUTIONS)
+    built = []
+    for assignment in names:
+        path = out / f"{assignment}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            _add(archive, "setup.sh", (TEMPLATES / "setup.sh").read_bytes(), 0o755)
+            _add(archive, "run_autograder", (TEMPLATES / "run_autograder").read_bytes(), 0o755)
+            _add(archive, "gradescope.json", json.dumps({"assignment": assignment}, indent=2).encode())
+            for name in SHIPPED:
+                src = ROOT / name
+                for file in ([src] if src.is_file() else _files(src)):
+                    _add(archive, str(file.relative_to(ROOT)), file.read_bytes())
+            for rel, text in sorted(starter.items()):
+                _add(archive, f"starter/{rel}", text.encode())
+            for file in _files(SOLUTIONS):
+                _add(archive, f"solutions/{file.relative_to(SOLUTIONS)}", file.read_bytes(), 0o600)
+        log(f"Gradescope autograder for {assignment}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        built.append(path)
+    return built
+
+
+# --------------------------------------------------------------------------- inside Gradescope
+def protect(path: Path) -> None:
+    """Only the owner (root, the judge) may read the reference; the sandboxed child runs as another uid."""
+    for p in [path, *path.rglob("*")]:
+        os.chmod(p, 0o700 if p.is_dir() else 0o600)
+
+
+def find_module(submission: Path, rel: str) -> Path | None:
+    """The submitted file for ``rel`` (e.g. hw2/returns.py): by path suffix first, else by file name."""
+    files = sorted((p for p in submission.rglob("*") if p.is_file() and not SKIP_PARTS & set(p.parts)),
+                   key=lambda p: (len(p.parts), str(p)))
+    want = Path(rel).parts
+    for p in files:
+        if p.relative_to(submission).parts[-len(want):] == want:
+            return p
+    named = [p for p in files if p.name == want[-1]]
+    return named[0] if named else None
+
+
+def prepare_submission(submission: Path, source: Path, assignment: str, dst: Path) -> list[str]:
+    """The starter layout of ``assignment`` in ``dst``, with the student's modules; returns the notes."""
+    notes = []
+    shutil.copytree(source / "starter" / assignment, dst / assignment)
+    for rel in graded_files(source / "solutions").get(assignment, []):
+        target = dst / assignment / rel
+        found = find_module(submission, f"{assignment}/{rel}")
+        if found is None:
+            target.unlink(missing_ok=True)  # the grader then says which file is missing
+            notes.append(f"{assignment}/{rel}: not found in the submission")
+        else:
+            shutil.copyfile(found, target)
+            notes.append(f"{assignment}/{rel}: {found.relative_to(submission)}")
+    return notes
+
+
+def _fallback(results: Path, message: str) -> None:
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({"score": 0, "output": message, "visibility": "visible",
+                                   "stdout_visibility": "hidden", "tests": []}, indent=2))
+
+
+def run(root: Path | None = None) -> int:
+    root = Path(root or os.environ.get("AUTOGRADER_ROOT") or "/autograder")
+    source, submission = root / "source", root / "submission"
+    results = root / "results" / "results.json"
+    start = time.monotonic()
+    try:
+        assignment = json.loads((source / "gradescope.json").read_text())["assignment"]
+        protect(source / "solutions")
+        layout = Path(tempfile.mkdtemp(prefix="gradescope-submission-"))
+        for note in prepare_submission(submission, source, assignment, layout):
+            print(note)
+        from autograder.__main__ import main as grade
+
+        argv = ["grade", "--submission", str(layout), "--assignment", assignment, "--results", str(results),
+                "--reference", str(source / "solutions")]
+        argv += shlex.split(os.environ.get("AUTOGRADER_GRADE_ARGS", ""))  # tests only: --skip-slow, --problem …
+        status = grade(argv)
+        shutil.rmtree(layout, ignore_errors=True)
+    except Exception:  # noqa: BLE001 - Gradescope must always get a results file
+        traceback.print_exc()
+        _fallback(results, "The autograder itself failed; your instructor has been shown the error.")
+        return 1
+    if not results.is_file():
+        _fallback(results, f"The autograder produced no results (exit status {status}).")
+    print(f"graded in {time.monotonic() - start:.1f} s; results in {results}")
+    return 0

@@ -1,0 +1,112 @@
+"""The grader, called from a notebook cell.
+
+    from autograder.notebook import check
+    check("hw2/reward_to_go")
+
+``check`` grades one problem on the student's modules, in the same sandbox as
+``make grade`` (a forked child, with the problem's time and memory limits): the
+notebook's own process never imports the student's code. It prints one line
+when the problem passes and raises ``AssertionError`` with the full feedback
+(smallest failing input, expected vs got, hint) when it does not, which is how
+an nbgrader grade cell fails and loses its points.
+
+Where the modules are: a notebook ``hw2.ipynb`` lives inside its assignment's
+package directory (``hw2/hw2.ipynb`` next to ``hw2/returns.py``), so the
+submission root is the directory that holds ``hw2/``: the parent of the
+notebook's working directory. ``submission=`` overrides it.
+
+Settings come from the environment, so that ``nbgrader autograde`` (which runs
+the notebooks) can pass them through:
+
+    AUTOGRADER_TIME_LIMIT   seconds per problem (default: each problem's own)
+    AUTOGRADER_SKIP_SLOW    1: problems that train a policy fail at once, as skipped
+    AUTOGRADER_REFERENCE    the reference solutions for hidden checks (default: the
+                            kit's solutions/, when present); "none" disables them
+    AUTOGRADER_DEVICE       cpu (default) or cuda
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from autograder.paths import SOLUTIONS
+from autograder.problem import Problem, Reference
+from autograder.runner import Result, run_problem, select
+
+
+class CheckFailed(AssertionError):
+    """A graded problem failed; the message is the grader's feedback."""
+
+
+def find_submission(assignment: str, start: Path | None = None) -> Path:
+    """The directory holding the ``assignment`` package, searched from ``start`` upwards."""
+    start = Path(start or Path.cwd()).resolve()
+    for directory in [start, *start.parents]:
+        if directory.name == assignment and (directory / "__init__.py").is_file():
+            return directory.parent
+        if (directory / assignment / "__init__.py").is_file():
+            return directory
+    raise FileNotFoundError(f"no {assignment}/ package (with an __init__.py) in {start} or above it: "
+                            "open the notebook from its assignment folder, or pass submission=")
+
+
+def find_problem(problem_id: str) -> Problem:
+    problems = select(problem=problem_id, with_reference=True)
+    if len(problems) != 1:
+        raise KeyError(f"no problem named {problem_id!r}; see `python -m autograder list`")
+    return problems[0]
+
+
+def reference() -> Reference | None:
+    setting = os.environ.get("AUTOGRADER_REFERENCE", "")
+    if setting.lower() == "none":
+        return None
+    return Reference.find(Path(setting) if setting else SOLUTIONS)
+
+
+def _forget_submission_paths(root: Path) -> None:
+    """Take the notebook's folder (the student's package) off sys.path: the sandbox's fork server
+    inherits sys.path, and a student file named like a module it preloads must not be imported."""
+    student = {root.resolve()} | {d.resolve() for d in root.iterdir() if d.is_dir()}
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() not in student]
+
+
+def grade(problem_id: str, submission: str | Path | None = None) -> Result:
+    """Grade one problem; return the runner's Result without raising."""
+    p = find_problem(problem_id)
+    root = Path(submission) if submission is not None else find_submission(p.assignment)
+    _forget_submission_paths(root)
+    ref = reference()
+    if p.needs_reference and ref is None:
+        return Result(p, 0.0, "failed", "hidden check: it runs only in your instructor's grading "
+                                        "(the reference solutions are not here)")
+    if p.slow and os.environ.get("AUTOGRADER_SKIP_SLOW", "") not in ("", "0"):
+        return Result(p, 0.0, "failed", "skipped: AUTOGRADER_SKIP_SLOW is set (this problem trains a policy)")
+    limit = os.environ.get("AUTOGRADER_TIME_LIMIT")
+    return run_problem(p, root, os.environ.get("AUTOGRADER_DEVICE") or "cpu", ref,
+                       time_limit=float(limit) if limit else None)
+
+
+def feedback(result: Result) -> str:
+    p = result.problem
+    head = f"{p.id}: {result.score:g}/{p.points:g} points, {'passed' if result.passed else 'FAILED'}"
+    lines = [head, f"  {p.title}"]
+    if not result.passed:
+        lines.append(result.details or result.reason)
+        if result.student_output.strip():
+            lines.append("your code printed (last lines):\n" + result.student_output.rstrip())
+    return "\n".join(lines)
+
+
+def check(problem_id: str, submission: str | Path | None = None) -> None:
+    """Grade ``problem_id`` (e.g. ``"hw2/reward_to_go"``); raise ``AssertionError`` unless it passes."""
+    __tracebackhide__ = True  # noqa: F841 - IPython and pytest hide this frame
+    result = grade(problem_id, submission)
+    if not result.passed:
+        raise CheckFailed("\n" + feedback(result))
+    print(feedback(result) + f" ({result.seconds:.1f} s)")
+
+
+__all__ = ["check", "grade", "find_submission", "CheckFailed"]

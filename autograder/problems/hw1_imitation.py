@@ -1,0 +1,569 @@
+"""hw1: behavioral cloning and DAgger (hw1/imitation.py).
+
+Unit problems run the student's functions on Hypothesis-drawn inputs: policies
+and batches for ``bc_loss``; small scripted environments (``rlkit.scripted_envs``)
+whose termination and truncation times Hypothesis chooses for the two samplers;
+a linear expert on drawn trajectories for ``dagger_relabel``. The expected
+values come from the definitions, computed here in the judge.
+
+The two integration problems train on LunarLanderContinuous-v3 in the sandboxed
+child with the student's own training loop. The child sends back only the
+policy's parameters; the judge rebuilds the policy with its own class and
+evaluates it (mean action, fixed reset seeds) against the expert on the same
+seeds. Measured on the reference solution under a loaded 2-core machine: see
+``BC_SEEDS`` / ``DAGGER_SEEDS`` below.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from hypothesis import example, given, note
+from hypothesis import strategies as st
+
+from autograder.compare import Mismatch, assert_close, expect_tensor, expect_unmodified, fmt, tolerance
+from autograder.problem import GRADER_SETTINGS, problem
+from rlkit.trajectory import Trajectory
+
+MODULE = "hw1.imitation"
+GIVEN_MODULE = "_rlkit_given_hw1"  # a one-line module written into the sandbox's copy of the submission
+GIVEN_SOURCE = ("# written by the grader: given code, run with the submission's hw1.imitation\n"
+                "from rlkit.imitation import bc_loss_gradients, train_for_grader  # noqa: F401\n")
+
+BC_HINT = ("the behavioral-cloning loss is the MEAN over the batch of the NEGATIVE LOG-likelihood: "
+           "-policy(observations).log_prob(actions).mean()")
+GRAD_HINT = ("return the loss tensor itself, still attached to the graph: no .item(), .detach(), "
+             "torch.no_grad() or numpy on the way")
+SAMPLE_HINT = ("record o_t (the observation the action was taken in) before calling env.step, a_t sampled from "
+               "policy(o_t[None]), r_t from that step; stop after a step that returns terminated or truncated, or "
+               "after max_length steps; terminated is the env's terminated flag only (a time limit is not a "
+               "terminal state); reset with env.reset(seed=seed)")
+TRAJS_HINT = ("call sample_trajectory (with no seed) until the total number of steps reaches min_timesteps, "
+              "keeping every trajectory whole")
+RELABEL_HINT = ("DAgger keeps the learner's observations and replaces its actions by the expert's action in the "
+                "same observation: actions = expert(observations)")
+
+
+# --------------------------------------------------------------------------- shared pieces
+FLOAT = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, width=32)
+
+
+def install_given_module(sandbox) -> None:
+    path = sandbox.code_dir / f"{GIVEN_MODULE}.py"
+    path.write_text(GIVEN_SOURCE)
+    path.chmod(0o644)
+
+
+def _seeded(seed: int, build):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _is_traj(value, name: str) -> Trajectory:
+    if not isinstance(value, Trajectory):
+        from autograder.compare import describe
+
+        raise Mismatch(f"{name} should return an rlkit.trajectory.Trajectory, but returned {describe(value)}")
+    return value
+
+
+def _flag(value, name: str) -> bool:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return bool(value.reshape(()).item())
+    if isinstance(value, (bool, int)) and not isinstance(value, float):
+        return bool(value)
+    raise Mismatch(f"{name}: terminated should be a bool, got {value!r}")
+
+
+# --------------------------------------------------------------------------- bc_loss
+@st.composite
+def bc_batches(draw) -> dict:
+    """A policy (kind, sizes, init seed) and a batch of (observation, action) pairs."""
+    kind = draw(st.sampled_from(["gaussian_mlp", "linear_gaussian", "categorical_mlp"]))
+    obs_dim = draw(st.integers(1, 4))
+    batch = draw(st.integers(1, 24))
+    obs = draw(st.lists(st.lists(FLOAT, min_size=obs_dim, max_size=obs_dim), min_size=batch, max_size=batch))
+    case = {"kind": kind, "observations": obs, "seed": draw(st.integers(0, 1000))}
+    if kind == "categorical_mlp":
+        n = draw(st.integers(2, 5))
+        case["n_actions"] = n
+        case["actions"] = draw(st.lists(st.integers(0, n - 1), min_size=batch, max_size=batch))
+    else:
+        act_dim = draw(st.integers(1, 3))
+        case["actions"] = draw(st.lists(st.lists(FLOAT, min_size=act_dim, max_size=act_dim),
+                                        min_size=batch, max_size=batch))
+        case["log_std"] = draw(st.sampled_from([-1.0, -0.5, 0.0, 0.5]))
+    return case
+
+
+def build_bc_case(case: dict):
+    """(policy, observations, actions) as the student receives them (float32)."""
+    from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy, LinearGaussianPolicy
+
+    obs = torch.tensor(case["observations"], dtype=torch.float32)
+    obs_dim = obs.shape[1]
+    if case["kind"] == "categorical_mlp":
+        policy = _seeded(case["seed"], lambda: CategoricalMLPPolicy(obs_dim, case["n_actions"], (16,)))
+        actions = torch.tensor(case["actions"], dtype=torch.long)
+        return policy, obs, actions
+    actions = torch.tensor(case["actions"], dtype=torch.float32)
+    act_dim = actions.shape[1]
+    if case["kind"] == "gaussian_mlp":
+        policy = _seeded(case["seed"], lambda: GaussianMLPPolicy(obs_dim, act_dim, (16,), log_std=case["log_std"]))
+    else:
+        def build():
+            return LinearGaussianPolicy(torch.randn(act_dim, obs_dim), torch.randn(act_dim),
+                                        torch.full((act_dim,), case["log_std"]))
+        policy = _seeded(case["seed"], build)
+    return policy, obs, actions
+
+
+def expected_bc_loss(policy, obs, actions) -> tuple[torch.Tensor, torch.Tensor]:
+    """−(1/B) Σ log π(a_i|o_i) in float64, and the per-sample log-likelihoods."""
+    import copy
+
+    p64 = copy.deepcopy(policy).double()
+    a = actions if actions.dtype == torch.long else actions.double()
+    logp = p64(obs.double()).log_prob(a).detach()
+    return -logp.mean(), logp
+
+
+def _bc_tolerance(logp: torch.Tensor) -> float:
+    return tolerance(torch.float32, float(logp.abs().mean()) + 1.0, 8 * logp.numel() + 64)
+
+
+BC_EXAMPLE = {"kind": "gaussian_mlp", "observations": [[0.5, -1.0], [1.0, 2.0], [-2.0, 0.0], [0.0, 0.25]],
+              "seed": 0, "actions": [[1.0], [-1.0], [0.5], [2.0]], "log_std": 0.0}
+BC_EXAMPLE_DISCRETE = {"kind": "categorical_mlp", "observations": [[0.5], [1.0], [-2.0]], "seed": 1,
+                       "n_actions": 3, "actions": [0, 2, 1]}
+
+
+@problem("hw1", "bc_loss", points=3, stubs=[(MODULE, "bc_loss")], hint=BC_HINT)
+def check_bc_loss(ctx):
+    """bc_loss: −(1/B) Σ_i log π(a_i|o_i), a 0-dim tensor, for discrete and Gaussian policies."""
+
+    @GRADER_SETTINGS
+    @given(case=bc_batches())
+    @example(case=BC_EXAMPLE)
+    @example(case=BC_EXAMPLE_DISCRETE)
+    def prop(case):
+        policy, obs, actions = build_bc_case(case)
+        reply = ctx.student(MODULE, "bc_loss").call(policy, obs, actions)
+        expect_unmodified(reply, "bc_loss", ["policy", "observations", "actions"])
+        got = expect_tensor(reply["value"], name="bc_loss", shape=[])
+        want, logp = expected_bc_loss(policy, obs, actions)
+        atol = _bc_tolerance(logp)
+        if abs(float(got) - float(want)) > atol:
+            B = logp.numel()
+            candidates = {"the SUM over the batch instead of the mean": -logp.sum(),
+                          "+mean log π (the sign is flipped: we minimise the NEGATIVE log-likelihood)": logp.mean(),
+                          "the mean of −π(a|o), the probability instead of its log": -logp.exp().mean()}
+            for what, value in candidates.items():
+                if abs(float(got) - float(value)) <= atol and (B > 1 or "SUM" not in what):
+                    note(f"your value equals {what}")
+                    raise Mismatch(f"bc_loss is wrong: expected {fmt(want)}, got {fmt(got)}, which is {what}")
+        assert_close(got, want, name="bc_loss", atol=atol)
+
+    prop()
+
+
+@problem("hw1", "bc_loss_gradient", points=2, stubs=[(MODULE, "bc_loss")], hint=GRAD_HINT)
+def check_bc_loss_gradient(ctx):
+    """bc_loss is differentiable: its gradient with respect to the policy's parameters is ∇θ of the mean NLL."""
+    install_given_module(ctx.sandbox)
+    ctx.sandbox.load(GIVEN_MODULE, "bc_loss_gradients")
+    grads_of = ctx.student(GIVEN_MODULE, "bc_loss_gradients")
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=15)
+    @given(case=bc_batches())
+    @example(case=BC_EXAMPLE)
+    @example(case=BC_EXAMPLE_DISCRETE)
+    def prop(case):
+        policy, obs, actions = build_bc_case(case)
+        got = grads_of(policy, obs, actions)
+        if isinstance(got, str):
+            raise Mismatch(f"bc_loss has no gradient: {got}")
+        names = [name for name, _ in policy.named_parameters()]
+        want_policy = policy
+        for p in want_policy.parameters():
+            p.grad = None
+        loss = -want_policy(obs).log_prob(actions).mean()
+        want = torch.autograd.grad(loss, list(want_policy.parameters()))
+        if not isinstance(got, list) or len(got) != len(want):
+            raise Mismatch("bc_loss's gradient could not be computed (malformed reply)")
+        _, logp = expected_bc_loss(policy, obs, actions)
+        for name, g, w in zip(names, got, want):
+            g = expect_tensor(g, name=f"∂ bc_loss / ∂ {name}", shape=list(w.shape))
+            scale = float(w.abs().max()) + float(logp.abs().mean()) + 1.0
+            assert_close(g, w, name=f"∂ bc_loss / ∂ {name}", atol=tolerance(torch.float32, scale, 64 * obs.numel()))
+
+    prop()
+
+
+# --------------------------------------------------------------------------- scripted environments
+def schedules(max_episodes: int = 4, max_len: int = 30):
+    return st.lists(st.tuples(st.integers(1, max_len), st.sampled_from(["terminated", "truncated", "both", "never"])),
+                    min_size=1, max_size=max_episodes)
+
+
+def make_scripted(schedule, discrete: bool, obs_dim: int):
+    from rlkit.policies import LinearGaussianPolicy
+    from rlkit.scripted_envs import ScriptedEnv, TablePolicy
+
+    env = ScriptedEnv(schedule, discrete=discrete, obs_dim=obs_dim, n_actions=3, act_dim=2)
+    if discrete:
+        policy = TablePolicy(torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, -1.0], [-1.0, 1.0, 0.5]]))
+    else:
+        weight = torch.full((2, obs_dim), 0.05)
+        policy = LinearGaussianPolicy(weight, torch.tensor([0.1, -0.2]), torch.full((2,), math.log(0.5)))
+    return env, policy
+
+
+def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: float, episode: int,
+                  max_length: int, how: str) -> None:
+    """Every field of one recorded episode of a ScriptedEnv, with a diagnosis for the usual mistakes."""
+    traj = _is_traj(traj, name)
+    obs_dim = env.obs_dim
+    obs = expect_tensor(traj.observations, name=f"{name}: observations")
+    if obs.dim() != 2 or obs.shape[1] != obs_dim:
+        raise Mismatch(f"{name}: observations have shape {list(obs.shape)}, expected [T, {obs_dim}] = "
+                       f"[{length}, {obs_dim}]")
+    T = obs.shape[0]
+    if T != length:
+        if T > length:
+            why = (f"the episode ended after {length} steps ({how})" if length < max_length
+                   else f"max_length is {max_length}")
+        else:
+            why = ("the episode was not over: a step that returns terminated or truncated ends it, "
+                   f"max_length is {max_length}, and the env's episode length is "
+                   f"{'unlimited' if how == 'never' else length if length < max_length else 'longer'}")
+        raise Mismatch(f"{name} recorded {T} steps, expected {length}: {why}")
+    steps = torch.arange(T, dtype=torch.float64)
+    o = obs.to(torch.float64)
+    if T and torch.equal(o[:, 0], steps + 1):
+        raise Mismatch(f"{name}: observations[t] is o_(t+1), the observation returned by env.step, not o_t, the "
+                       f"observation a_t was taken in (column 0 of the scripted observation counts steps: expected "
+                       f"{fmt(steps)}, got {fmt(o[:, 0])})")
+    assert_close(o[:, 0], steps, name=f"{name}: observations[:, 0] (the step counter t of o_t)", atol=1e-6,
+                 label="step")
+    if not torch.allclose(o[:, 1], torch.full((T,), u, dtype=torch.float64), atol=1e-6):
+        raise Mismatch(f"{name}: the episode does not start from the expected reset: the scripted observation's "
+                       f"column 1 is drawn from the env's RNG at reset; expected {u:.6g}, got {fmt(o[:, 1])}",
+                       "reset with env.reset(seed=seed): the given seed when there is one, and no seed (None) "
+                       "otherwise, so that later episodes continue the env's random stream")
+    assert_close(o[:, 2], torch.full((T,), float(episode), dtype=torch.float64),
+                 name=f"{name}: observations[:, 2] (the episode index)", atol=1e-6, label="step")
+
+    actions = traj.actions
+    if env.discrete:
+        actions = expect_tensor(actions, name=f"{name}: actions", shape=[T])
+        if actions.is_floating_point() or actions.dtype == torch.bool:
+            raise Mismatch(f"{name}: discrete actions should be an integer (long) tensor, got {actions.dtype}")
+        codes = actions.to(torch.float64)
+    else:
+        actions = expect_tensor(actions, name=f"{name}: actions", shape=[T, env.action_space.shape[0]])
+        codes = 4.0 * actions.to(torch.float64)[:, 0].clamp(-1.0, 1.0)
+    rewards = expect_tensor(traj.rewards, name=f"{name}: rewards", shape=[T])
+    received = rewards.to(torch.float64) - 10.0 * steps
+    if T > 1 and torch.allclose(rewards.to(torch.float64), 10.0 * (steps + 1) + codes, atol=1e-2):
+        raise Mismatch(f"{name}: rewards[t] is the reward of step t+1, not the reward of the step that took a_t")
+    assert_close(received, codes, atol=1e-2, label="step",
+                 name=(f"{name}: rewards[t] − 10 t (the scripted reward encodes the action env.step received, "
+                       f"which must be actions[t])"))
+    got_terminated = _flag(traj.terminated, name)
+    if got_terminated != terminated:
+        if terminated:
+            why = f"the last step returned terminated=True ({how} after {length} steps)"
+        elif how in ("truncated",) and length <= max_length:
+            why = ("the last step returned truncated=True and terminated=False: a time limit is not a terminal "
+                   "state (the future still has value)")
+        else:
+            why = f"the trajectory was cut at max_length={max_length} steps: the episode did not terminate"
+        raise Mismatch(f"{name}: terminated is {got_terminated}, expected {terminated}: {why}")
+    final = traj.final_observation
+    if final is not None:
+        final = expect_tensor(final, name=f"{name}: final_observation")
+        want = torch.zeros(obs_dim, dtype=torch.float64)
+        want[:3] = torch.tensor([float(T), u, float(episode)])
+        assert_close(final.reshape(-1).to(torch.float64) if final.numel() == obs_dim else final, want,
+                     name=f"{name}: final_observation (o_T, the observation after the last step)", atol=1e-6)
+
+
+SAMPLING_MIN_STEPS = 24
+
+
+def check_sampled(traj, policy) -> None:
+    """Actions are drawn from π(·|o_t), not its most likely action / its mean.
+
+    Only on episodes of ≥ 24 steps. With the scripted policies a sampler
+    returns the mode at every one of 24 steps with probability below 1e-6
+    (discrete: (1/3)^8 · 0.84^8 · 0.57^8 ≈ 5e-7 over the three table rows; continuous:
+    probability 0 of hitting the mean exactly), and the sandbox seeds torch
+    before every call, so the verdict is the same on every run."""
+    T = len(traj.rewards)
+    if T < SAMPLING_MIN_STEPS:
+        return
+    with torch.no_grad():
+        dist = policy(traj.observations.to(torch.float32))
+        if traj.actions.is_floating_point():
+            greedy = torch.allclose(traj.actions.to(torch.float32), dist.mean, atol=1e-6)
+        else:
+            greedy = torch.equal(traj.actions.long(), dist.probs.argmax(-1))
+    if greedy:
+        raise Mismatch(f"sample_trajectory: all {T} actions are the policy's most likely action (or its mean): "
+                       "actions must be SAMPLED, a_t ~ π(·|o_t)", "use policy(o_t[None]).sample()")
+
+
+@problem("hw1", "sample_trajectory", points=4, stubs=[(MODULE, "sample_trajectory")], hint=SAMPLE_HINT)
+def check_sample_trajectory(ctx):
+    """sample_trajectory on scripted envs: length, alignment of o_t/a_t/r_t, terminated vs truncated, max_length, seed."""
+    from rlkit.scripted_envs import ScriptedEnv
+
+    @GRADER_SETTINGS
+    @given(schedule=schedules(max_episodes=1), max_length=st.integers(1, 40), discrete=st.booleans(),
+           seed=st.one_of(st.none(), st.integers(0, 10_000)), obs_dim=st.integers(3, 5))
+    @example(schedule=[(5, "truncated")], max_length=10, discrete=True, seed=3, obs_dim=3)
+    @example(schedule=[(5, "terminated")], max_length=10, discrete=False, seed=None, obs_dim=3)
+    @example(schedule=[(5, "both")], max_length=5, discrete=True, seed=7, obs_dim=4)
+    @example(schedule=[(8, "terminated")], max_length=4, discrete=True, seed=1, obs_dim=3)
+    @example(schedule=[(8, "never")], max_length=6, discrete=False, seed=2, obs_dim=3)
+    @example(schedule=[(1, "terminated")], max_length=1, discrete=True, seed=0, obs_dim=3)
+    @example(schedule=[(30, "never")], max_length=30, discrete=True, seed=4, obs_dim=3)
+    @example(schedule=[(30, "truncated")], max_length=40, discrete=False, seed=5, obs_dim=3)
+    def prop(schedule, max_length, discrete, seed, obs_dim):
+        env, policy = make_scripted(schedule, discrete, obs_dim)
+        kwargs = {} if seed is None else {"seed": seed}
+        reply = ctx.student(MODULE, "sample_trajectory").call(env, policy, max_length, **kwargs)
+        expect_unmodified(reply, "sample_trajectory", ["env", "policy"])
+        judge_env = ScriptedEnv(schedule, discrete=discrete, obs_dim=obs_dim)
+        u = float(judge_env.reset(seed=seed)[0][1])
+        length, terminated = judge_env.expected_episode(0, max_length)
+        check_rollout(reply["value"], name="sample_trajectory", env=judge_env, length=length, terminated=terminated,
+                      u=u, episode=0, max_length=max_length, how=schedule[0][1])
+        check_sampled(reply["value"], policy)
+
+    prop()
+
+
+@problem("hw1", "sample_trajectories", points=2, stubs=[(MODULE, "sample_trajectories")], hint=TRAJS_HINT)
+def check_sample_trajectories(ctx):
+    """sample_trajectories: whole episodes, unseeded resets, until at least min_timesteps steps in total."""
+    from rlkit.scripted_envs import ScriptedEnv
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=25)
+    @given(schedule=schedules(max_episodes=4, max_len=20), min_timesteps=st.integers(1, 60),
+           max_length=st.integers(1, 25), discrete=st.booleans())
+    @example(schedule=[(4, "terminated"), (3, "truncated")], min_timesteps=8, max_length=10, discrete=True)
+    @example(schedule=[(10, "never")], min_timesteps=10, max_length=5, discrete=False)
+    def prop(schedule, min_timesteps, max_length, discrete):
+        env, policy = make_scripted(schedule, discrete, 3)
+        reply = ctx.student(MODULE, "sample_trajectories").call(env, policy, min_timesteps, max_length)
+        value = reply["value"]
+        if not isinstance(value, (list, tuple)):
+            from autograder.compare import describe
+
+            raise Mismatch(f"sample_trajectories should return a list of Trajectory, got {describe(value)}")
+        judge_env = ScriptedEnv(schedule, discrete=discrete, obs_dim=3)
+        expected, total = [], 0
+        while total < min_timesteps:
+            k = len(expected)
+            u = float(judge_env.reset()[0][1])
+            length, terminated = judge_env.expected_episode(k, max_length)
+            expected.append((length, terminated, u))
+            total += length
+        lengths = [len(t) if isinstance(t, Trajectory) else None for t in value]
+        if len(value) != len(expected):
+            raise Mismatch(f"sample_trajectories returned {len(value)} trajectories of lengths {lengths}, expected "
+                           f"{len(expected)} of lengths {[e[0] for e in expected]}: keep sampling whole episodes "
+                           f"while the total is below min_timesteps={min_timesteps}, and stop as soon as it is not")
+        for k, (traj, (length, terminated, u)) in enumerate(zip(value, expected)):
+            _, how = schedule[k % len(schedule)]
+            check_rollout(traj, name=f"sample_trajectories: trajectory {k}", env=judge_env, length=length,
+                          terminated=terminated, u=u, episode=k, max_length=max_length, how=how)
+
+    prop()
+
+
+# --------------------------------------------------------------------------- dagger_relabel
+@st.composite
+def relabel_cases(draw) -> dict:
+    obs_dim = draw(st.integers(1, 4))
+    act_dim = draw(st.integers(1, 3))
+    trajs = []
+    for _ in range(draw(st.integers(1, 3))):
+        T = draw(st.integers(1, 12))
+        rest = draw(st.lists(st.lists(FLOAT, min_size=obs_dim - 1, max_size=obs_dim - 1), min_size=T, max_size=T))
+        trajs.append({
+            "observations": [[float(t)] + row for t, row in enumerate(rest)],
+            "actions": draw(st.lists(st.lists(FLOAT, min_size=act_dim, max_size=act_dim), min_size=T, max_size=T)),
+            "rewards": draw(st.lists(FLOAT, min_size=T, max_size=T)),
+            "terminated": draw(st.booleans()),
+        })
+    return {"act_dim": act_dim, "trajectories": trajs, "seed": draw(st.integers(0, 1000))}
+
+
+def build_relabel_case(case: dict):
+    from rlkit.scripted_envs import LinearExpert
+
+    trajs = [Trajectory(observations=torch.tensor(t["observations"], dtype=torch.float32),
+                        actions=torch.tensor(t["actions"], dtype=torch.float32),
+                        rewards=torch.tensor(t["rewards"], dtype=torch.float32), terminated=t["terminated"])
+             for t in case["trajectories"]]
+    obs_dim = trajs[0].observations.shape[1]
+
+    def build():
+        weight = torch.randn(case["act_dim"], obs_dim)
+        weight[:, 0] = 1.0 + weight[:, 0].abs()  # the step counter always moves the expert's action
+        return LinearExpert(weight, torch.randn(case["act_dim"]))
+
+    return _seeded(case["seed"], build), trajs
+
+
+RELABEL_EXAMPLE = {"act_dim": 1, "seed": 0, "trajectories": [
+    {"observations": [[0.0, 1.0], [1.0, -1.0], [2.0, 0.5]], "actions": [[0.0], [0.0], [0.0]],
+     "rewards": [1.0, 2.0, 3.0], "terminated": False}]}
+
+
+@problem("hw1", "dagger_relabel", points=3, stubs=[(MODULE, "dagger_relabel")], hint=RELABEL_HINT)
+def check_dagger_relabel(ctx):
+    """dagger_relabel: the same observations, rewards and flags; actions = expert(o_t) of the same step."""
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=25)
+    @given(case=relabel_cases())
+    @example(case=RELABEL_EXAMPLE)
+    def prop(case):
+        expert, trajs = build_relabel_case(case)
+        reply = ctx.student(MODULE, "dagger_relabel").call(expert, trajs)
+        expect_unmodified(reply, "dagger_relabel", ["expert", "trajectories"])
+        value = reply["value"]
+        if not isinstance(value, (list, tuple)) or len(value) != len(trajs):
+            from autograder.compare import describe
+
+            raise Mismatch(f"dagger_relabel should return a list of {len(trajs)} Trajectory (one per input), "
+                           f"got {describe(value)}")
+        for k, (got, old) in enumerate(zip(value, trajs)):
+            name = f"dagger_relabel: trajectory {k}"
+            got = _is_traj(got, name)
+            T = len(old)
+            obs = expect_tensor(got.observations, name=f"{name}: observations", shape=list(old.observations.shape))
+            assert_close(obs, old.observations, name=f"{name}: observations (must be the learner's, unchanged)",
+                         atol=1e-6, label="step, dim")
+            labels = expect_tensor(got.actions, name=f"{name}: actions", shape=list(old.actions.shape))
+            want = expert(old.observations)
+            if not torch.allclose(labels, want, atol=1e-4):
+                if torch.allclose(labels, old.actions, atol=1e-6):
+                    raise Mismatch(f"{name}: the actions are still the learner's actions {fmt(old.actions)}; "
+                                   f"expected the expert's labels {fmt(want)}")
+                if T > 1 and torch.allclose(labels[:-1], want[1:], atol=1e-4):
+                    raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t+1), the next observation; "
+                                   f"expected its action in o_t: {fmt(want)}, got {fmt(labels)}")
+                if T > 1 and torch.allclose(labels[1:], want[:-1], atol=1e-4):
+                    raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t-1), the previous "
+                                   f"observation; expected its action in o_t: {fmt(want)}, got {fmt(labels)}")
+            assert_close(labels, want, name=f"{name}: actions (expected expert(observations))", atol=1e-4,
+                         label="step, dim")
+            rewards = expect_tensor(got.rewards, name=f"{name}: rewards", shape=[T])
+            assert_close(rewards, old.rewards, name=f"{name}: rewards (unchanged)", atol=1e-6, label="step")
+            if _flag(got.terminated, name) != old.terminated:
+                raise Mismatch(f"{name}: terminated changed from {old.terminated} to {got.terminated}")
+
+    prop()
+
+
+# --------------------------------------------------------------------------- integration (slow)
+EVAL_EPISODES = 10
+BC_TARGET, DAGGER_TARGET = 0.30, 0.80
+BC_SEEDS, DAGGER_SEEDS = (0, 1), (0, 1)
+TRAIN_HINT = ("train_policy takes cfg.train_steps_per_iter Adam steps on minibatches from the buffer with your "
+              "bc_loss; DAgger iterations ≥ 1 roll out the CURRENT policy (sample_trajectories with cfg.batch_size "
+              "and cfg.ep_len), relabel with dagger_relabel, and add the result to the buffer. Fix the unit "
+              "problems above first")
+
+
+@functools.lru_cache(maxsize=1)
+def expert_returns() -> tuple[float, ...]:
+    from rlkit.imitation import FAST_TASK, EVAL_SEED, LunarLanderExpert, evaluate, make_env
+
+    env = make_env(FAST_TASK)
+    try:
+        return tuple(evaluate(env, LunarLanderExpert(), EVAL_EPISODES, seed=EVAL_SEED))
+    finally:
+        env.close()
+
+
+def policy_from_parameters(params):
+    """The judge's own GaussianMLPPolicy for LunarLanderContinuous, loaded with the child's parameters (checked)."""
+    from rlkit.imitation import make_env, make_policy
+
+    env = make_env("LunarLanderContinuous-v3")
+    policy = make_policy(env)
+    env.close()
+    expected = policy.state_dict()
+    if not isinstance(params, dict) or set(params) != set(expected):
+        raise Mismatch("the training run returned malformed policy parameters",
+                       "did your code replace the policy the given code built, or modify the given code?")
+    for name, want in expected.items():
+        got = params[name]
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or not got.is_floating_point() \
+                or not torch.isfinite(got).all():
+            raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
+                           f"{list(want.shape)} (the training diverged: nan or inf?)", TRAIN_HINT)
+    policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
+    return policy
+
+
+def judge_returns(params) -> list[float]:
+    from rlkit.imitation import EVAL_SEED, FAST_TASK, evaluate, make_env
+
+    env = make_env(FAST_TASK)
+    try:
+        return evaluate(env, policy_from_parameters(params), EVAL_EPISODES, seed=EVAL_SEED)
+    finally:
+        env.close()
+
+
+def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
+    install_given_module(ctx.sandbox)
+    ctx.sandbox.load(GIVEN_MODULE, "train_for_grader")
+    train = ctx.student(GIVEN_MODULE, "train_for_grader")
+    expert = sum(expert_returns()) / EVAL_EPISODES
+    bar = target * expert
+    attempts = []
+    for seed in seeds:
+        reply = train(method, seed)
+        if not isinstance(reply, dict):
+            raise Mismatch("the training run returned no result", "did your code replace the given training code?")
+        returns = judge_returns(reply.get("policy"))
+        mean = sum(returns) / len(returns)
+        line = (f"training seed {seed}: {mean:.1f} average return over {EVAL_EPISODES} evaluation episodes "
+                f"(min {min(returns):.0f}); expert {expert:.1f}, so {mean / expert:.0%} of expert")
+        if method == "dagger" and reply.get("first_policy") is not None:
+            first = judge_returns(reply["first_policy"])
+            line += f"; after iteration 0 (BC on the demonstration): {sum(first) / len(first):.1f}"
+        attempts.append(line)
+        ctx.notes.append(line)
+        if mean >= bar and not math.isnan(mean):
+            return
+    raise Mismatch(f"{method.upper()} with your hw1.imitation did not reach {target:.0%} of the expert's return "
+                   f"({bar:.1f}) on LunarLanderContinuous-v3 with any of {len(seeds)} training seeds:\n  "
+                   + "\n  ".join(attempts), TRAIN_HINT)
+
+
+TRAIN_STUBS = [(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
+               (MODULE, "train_policy"), (MODULE, "run_training_loop")]
+
+
+@problem("hw1", "bc_training", points=3, slow=True, seconds=300, hint=TRAIN_HINT, stubs=TRAIN_STUBS)
+def check_bc_training(ctx):
+    """BC with your code on LunarLanderContinuous-v3 (2 demonstrations) reaches ≥ 30% of the expert's return."""
+    _train_and_judge(ctx, "bc", BC_SEEDS, BC_TARGET)
+
+
+@problem("hw1", "dagger_training", points=4, slow=True, seconds=300, hint=TRAIN_HINT,
+         stubs=TRAIN_STUBS + [(MODULE, "dagger_relabel")])
+def check_dagger_training(ctx):
+    """DAgger with your code on LunarLanderContinuous-v3 reaches ≥ 80% of the expert's return within 6 iterations."""
+    _train_and_judge(ctx, "dagger", DAGGER_SEEDS, DAGGER_TARGET)

@@ -1,0 +1,127 @@
+"""hw2 integration: your reward-to-go and GAE train a policy on CartPole-v1.
+
+The training runs in the sandboxed child: given code (``rlkit.pg_agent``)
+samples episodes and takes policy-gradient steps, and the advantages come from
+the submission's ``hw2.returns``. The child sends back only data — the trained
+policy's parameters and the learning curve. The judge rebuilds the policy from
+the parameters with its own classes and evaluates it itself, with its own
+environment and seeds, so nothing the child says about returns is trusted.
+
+Determinism: training seeds are explicit (torch, numpy and the environment
+resets all follow the seed, and the child runs torch on one thread), and the
+judge's evaluation is greedy on fixed reset seeds. A correct implementation
+can still differ from the reference in the last float bit, and training
+amplifies that, so the problem tries up to ``len(SEEDS)`` training seeds and
+passes on the first that reaches the bar. Measured on the reference: each of
+the training seeds 0–11 passes on its own (the judge's evaluation averaged
+498.8–500), after 13k–63k env steps (median 22.5k) of the 200k budget, in
+7–50 s of wall time on a loaded 2-core machine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from autograder.compare import Mismatch
+from autograder.problem import problem
+
+MODULE = "hw2.returns"
+GIVEN_MODULE = "_rlkit_given_hw2_training"  # a one-line module written into the sandbox's copy of the submission
+GIVEN_SOURCE = ("# written by the grader: the given training code, run with the submission's hw2.returns\n"
+                "from rlkit.pg_agent import train_for_grader  # noqa: F401\n")
+ENV = "CartPole-v1"
+STEP_BUDGET = 200_000  # env steps per training run; the reference needs 13k–63k (median 22.5k)
+SEEDS = (0, 1)
+TARGET = 475.0
+EVAL_EPISODES = 20
+EVAL_SEED = 50_000  # reset seeds of the judge's evaluation: none of them is used in training
+HINT = ("the policy-gradient step weights ∇ log π(a_t|s_t) by your advantages: if a unit problem above fails, fix "
+        "that first. Otherwise look for advantages with the wrong sign or scale (A_t = δ_t + γλ A_{t+1}, "
+        "δ_t = r_t + γ V(s_{t+1}) − V(s_t)), reward-to-go that is not Q̂_t = r_t + γ Q̂_{t+1}, a bootstrap "
+        "V(s_T) dropped on truncation, or outputs that are not float tensors of shape [T]")
+
+
+def install_given_module(sandbox) -> None:
+    """Put the one-line shim next to the submission's modules (after the copy: it wins over a same-named file)."""
+    path = sandbox.code_dir / f"{GIVEN_MODULE}.py"
+    path.write_text(GIVEN_SOURCE)
+    path.chmod(0o644)
+
+
+def policy_from_parameters(params) -> torch.nn.Module:
+    """The judge's own CategoricalMLPPolicy for CartPole, loaded with the child's parameters (checked)."""
+    from rlkit.policies import CategoricalMLPPolicy
+
+    policy = CategoricalMLPPolicy(4, 2, (64, 64))
+    expected = policy.state_dict()
+    if not isinstance(params, dict) or set(params) != set(expected):
+        raise Mismatch("the training run returned malformed policy parameters",
+                       "did your code replace or modify the given training code?")
+    for name, want in expected.items():
+        got = params[name]
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or not got.is_floating_point() \
+                or not torch.isfinite(got).all():
+            raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
+                           f"{list(want.shape)} (the training diverged: nan or inf?)", HINT)
+    policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
+    return policy
+
+
+def judge_evaluation(policy) -> list[float]:
+    """Greedy returns of ``policy`` on ``EVAL_EPISODES`` fresh CartPole episodes, computed in the judge."""
+    import gymnasium as gym
+
+    from rlkit.pg_agent import evaluate
+
+    env = gym.make(ENV)
+    try:
+        return evaluate(env, policy, EVAL_EPISODES, seed=EVAL_SEED, greedy=True)
+    finally:
+        env.close()
+
+
+def _curve(env_steps, returns) -> str:
+    """A few points of the learning curve, for the failure message."""
+    try:
+        pairs = list(zip(env_steps.tolist(), returns.tolist()))
+    except AttributeError:
+        return "(no learning curve)"
+    if not pairs:
+        return "(no updates)"
+    every = max(1, len(pairs) // 8)
+    shown = pairs[::every] + ([pairs[-1]] if (len(pairs) - 1) % every else [])
+    return ", ".join(f"{int(s)}: {r:.0f}" for s, r in shown)
+
+
+@problem("hw2", "cartpole_training", points=5, slow=True, seconds=600, hint=HINT,
+         stubs=[(MODULE, "discounted_reward_to_go"), (MODULE, "generalized_advantages")])
+def check_cartpole_training(ctx):
+    """CartPole-v1 learned with your reward-to-go and GAE: ≥ 475 average return within 200k env steps."""
+    # Fail fast (a stub raises NotImplementedError here, in milliseconds, not after a training run).
+    r, v = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([0.5, 0.5, 0.5, 0.5])
+    ctx.student(MODULE, "discounted_reward_to_go")(r, 0.99)
+    ctx.student(MODULE, "generalized_advantages")(r, v, 0.99, 0.97, False)
+
+    install_given_module(ctx.sandbox)
+    ctx.sandbox.load(GIVEN_MODULE, "train_for_grader")
+    train = ctx.student(GIVEN_MODULE, "train_for_grader")
+    attempts = []
+    for seed in SEEDS:
+        reply = train(seed, STEP_BUDGET)
+        if not isinstance(reply, dict):
+            raise Mismatch("the training run returned no result", "did your code replace the given training code?")
+        returns = judge_evaluation(policy_from_parameters(reply.get("policy")))
+        mean = sum(returns) / len(returns)
+        steps = reply.get("env_steps")
+        used = int(steps[-1]) if isinstance(steps, torch.Tensor) and steps.numel() else 0
+        attempts.append(f"training seed {seed}: {used} env steps, then {mean:.1f} average return over "
+                        f"{EVAL_EPISODES} greedy evaluation episodes (min {min(returns):.0f}); training curve "
+                        f"(env steps: batch average return) {_curve(steps, reply.get('return_mean'))}")
+        ctx.notes.append(attempts[-1])
+        if mean >= TARGET and not math.isnan(mean):
+            return
+    raise Mismatch(f"the policy trained with your hw2.returns did not reach {TARGET:g} average return on {ENV} "
+                   f"within {STEP_BUDGET} env steps, with any of {len(SEEDS)} training seeds:\n  "
+                   + "\n  ".join(attempts), HINT)

@@ -1,0 +1,170 @@
+"""hw1 given code (rlkit/imitation.py, rlkit/scripted_envs.py), its run command, and the grading of hw1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.envs.box2d.lunar_lander import heuristic
+
+from autograder.runner import select
+from rlkit.imitation import FAST_TASK, LunarLanderExpert, ReplayBuffer, load_task_demonstrations
+from rlkit.scripted_envs import ScriptedEnv, TablePolicy
+from rlkit.trajectory import Trajectory
+from tests.conftest import ROOT, STARTER, grade_problem, make_submission
+
+HW1_PROBLEMS = [p.name for p in select("hw1")]
+
+
+# --------------------------------------------------------------------------- the LunarLander expert
+def test_vectorised_expert_equals_gymnasium_heuristic_on_visited_states():
+    env = gym.make(FAST_TASK)
+    expert = LunarLanderExpert()
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(600):
+        want = heuristic(env, obs)
+        got = expert(torch.as_tensor(obs)[None])[0].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        checked += 1
+        action = want if rng.random() < 0.7 else env.action_space.sample()  # off the expert's path too
+        obs, _, terminated, truncated, _ = env.step(np.asarray(action, dtype=np.float32))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    assert checked == 600
+
+
+def test_generated_demonstrations_are_reproducible_expert_episodes():
+    a, b = load_task_demonstrations(FAST_TASK, 2), load_task_demonstrations(FAST_TASK, 2)
+    assert len(a) == 2 and all(torch.equal(x.observations, y.observations) for x, y in zip(a, b))
+    for traj in a:
+        assert traj.terminated and traj.actions.shape == (len(traj), 2)
+        assert torch.allclose(traj.actions, LunarLanderExpert()(traj.observations))
+        assert float(traj.rewards.sum()) > 200
+
+
+def test_replay_buffer_aggregates_and_keeps_the_newest():
+    buf = ReplayBuffer(max_size=5)
+    traj = lambda start, n: Trajectory(observations=torch.arange(start, start + n, dtype=torch.float32)[:, None],  # noqa: E731
+                                       actions=torch.zeros(n, 1), rewards=torch.zeros(n), terminated=False)
+    buf.add([traj(0, 3)])
+    buf.add([traj(3, 4)])
+    assert len(buf) == 5 and buf.observations[:, 0].tolist() == [2, 3, 4, 5, 6]
+    obs, act = buf.sample(7, torch.Generator().manual_seed(0))
+    assert obs.shape == (7, 1) and act.shape == (7, 1)
+
+
+# --------------------------------------------------------------------------- scripted envs
+def test_scripted_env_counts_steps_and_ends_on_schedule():
+    env = ScriptedEnv([(3, "truncated"), (2, "terminated")], discrete=True)
+    obs, _ = env.reset(seed=5)
+    assert obs[0] == 0 and obs[2] == 0
+    flags = []
+    for t in range(3):
+        obs, r, term, trunc, _ = env.step(2)
+        assert r == 10 * t + 2 and obs[0] == t + 1
+        flags.append((term, trunc))
+    assert flags == [(False, False), (False, False), (False, True)]
+    env.reset()
+    env.step(0)
+    assert env.step(1)[2:4] == (True, False)
+
+
+def test_scripted_env_reset_is_seeded_and_continues_its_stream_without_a_seed():
+    u = lambda env, **kw: float(env.reset(**kw)[0][1])  # noqa: E731
+    assert u(ScriptedEnv([(1, "never")]), seed=3) == u(ScriptedEnv([(1, "never")]), seed=3)
+    env = ScriptedEnv([(1, "never")])
+    first, second = u(env), u(env)
+    assert first != second and first == u(ScriptedEnv([(1, "never")]))
+
+
+def test_scripted_env_rejects_malformed_actions():
+    env = ScriptedEnv([(2, "never")], discrete=True)
+    env.reset()
+    with pytest.raises(ValueError):
+        env.step(np.array([0, 1]))
+    env = ScriptedEnv([(2, "never")], discrete=False)
+    env.reset()
+    with pytest.raises(ValueError):
+        env.step(np.zeros(3))
+
+
+def test_scripted_envs_and_policies_pickle():
+    import pickle
+
+    env = ScriptedEnv([(4, "both")], discrete=False, obs_dim=4)
+    env.reset(seed=1)
+    clone = pickle.loads(pickle.dumps(env))
+    assert float(clone.reset()[0][1]) == float(env.reset()[0][1])
+    policy = pickle.loads(pickle.dumps(TablePolicy(torch.zeros(2, 3))))
+    assert policy(torch.zeros(1, 3)).sample().shape == (1,)
+
+
+# --------------------------------------------------------------------------- grading
+def test_starter_scores_zero_on_every_hw1_problem_fast():
+    for name in HW1_PROBLEMS:
+        result = grade_problem(STARTER, name)
+        assert result.score == 0 and "not implemented" in result.reason, (name, result.reason)
+        assert result.seconds < 30, (name, result.seconds)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bc_training", "dagger_training"])
+def test_solutions_pass_the_integration_problems(name):
+    result = grade_problem(ROOT / "solutions", name)
+    assert result.passed, result.details
+
+
+@pytest.mark.slow
+def test_dagger_that_keeps_the_learner_actions_fails_integration(tmp_path):
+    sub = make_submission(tmp_path, {"hw1/imitation.py": """
+        def dagger_relabel(expert, trajectories):
+            return list(trajectories)
+        """})
+    result = grade_problem(sub, "dagger_training")
+    assert result.status == "failed" and "did not reach 80%" in result.reason, result.details
+
+
+@pytest.mark.slow
+def test_training_loop_that_never_steps_fails_bc(tmp_path):
+    sub = make_submission(tmp_path, {"hw1/imitation.py": """
+        def train_policy(policy, optimizer, buffer, cfg, generator):
+            losses = []
+            for _ in range(cfg.train_steps_per_iter):
+                obs, act = buffer.sample(cfg.train_batch_size, generator)
+                loss = bc_loss(policy, obs, act)
+                optimizer.zero_grad()
+                loss.backward()
+                losses.append(float(loss.detach()))
+            return losses
+        """})
+    result = grade_problem(sub, "bc_training")
+    assert result.status == "failed" and "did not reach 30%" in result.reason, result.details
+
+
+# --------------------------------------------------------------------------- the run command
+def test_make_train_hw1_writes_log_plot_and_last_line(tmp_path):
+    cmd = [sys.executable, "-m", "rlkit.train", "--hw", "hw1", "--submission", str(ROOT / "solutions"),
+           "--env", FAST_TASK, "--method", "dagger", "--n-iter", "2", "--train-steps", "20", "--batch-size", "200",
+           "--eval-batch-size", "200", "--eval-episodes", "2", "--runs-dir", str(tmp_path), "--name", "run",
+           "--no-progress"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("average return over 2 evaluation episodes: ")
+    float(last.rsplit(":", 1)[1])
+    for name in ("log.csv", "curve.png", "config.json", "summary.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert len((tmp_path / "run" / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 iterations
+
+
+def test_make_train_hw1_on_the_starter_says_what_is_missing(tmp_path):
+    cmd = [sys.executable, "-m", "rlkit.train", "--hw", "hw1", "--submission", str(STARTER), "--env", FAST_TASK,
+           "--method", "bc", "--runs-dir", str(tmp_path), "--no-progress"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 1 and "not implemented yet" in out.stderr, out.stderr

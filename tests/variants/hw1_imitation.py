@@ -1,0 +1,238 @@
+"""Variants of hw1/imitation.py: bc_loss, sample_trajectory, sample_trajectories, dagger_relabel.
+
+The training-loop variants (they need a training run) are in tests/test_hw1_imitation.py, marked slow.
+"""
+
+from tests.variants import Variant
+
+M = "hw1/imitation.py"
+BC = ("bc_loss",)
+ROLL = ("sample_trajectory", "sample_trajectories")
+ONE = ("sample_trajectory",)
+RELABEL = ("dagger_relabel",)
+
+# A correct sample_trajectory with one line changed is the usual student mistake: build it from a template.
+SAMPLE_TEMPLATE = """
+import numpy as np
+import torch
+from rlkit.trajectory import Trajectory
+
+@torch.no_grad()
+def sample_trajectory(env, policy, max_length, seed=None):
+    obs, _ = {reset}
+    observations, actions, rewards = [], [], []
+    terminated = False
+    for _ in range({limit}):
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        a = policy(o[None]).sample()[0]
+        next_obs, reward, terminated, truncated, _ = env.step(_as_env_action(env, a))
+        observations.append({recorded})
+        actions.append(a)
+        rewards.append(float(reward))
+        obs = next_obs
+        {flags}
+        if {stop}:
+            break
+    return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
+                      rewards=torch.tensor(rewards, dtype=torch.float32), terminated=bool(terminated))
+"""
+OK = dict(reset="env.reset(seed=seed)", limit="max_length", recorded="o", flags="pass",
+          stop="terminated or truncated")
+
+
+def sample_variant(**changes) -> str:
+    return SAMPLE_TEMPLATE.format(**{**OK, **changes})
+
+
+RELABEL_TEMPLATE = """
+import torch
+from rlkit.trajectory import Trajectory
+
+def dagger_relabel(expert, trajectories):
+    out = []
+    for traj in trajectories:
+        obs = traj.observations
+        labels = {labels}
+        out.append(Trajectory(observations=obs, actions=labels, rewards=traj.rewards,
+                              terminated=traj.terminated))
+    return out
+"""
+
+BUGGY = [
+    # ---------------------------------------------------------------- bc_loss
+    Variant("bc_sum_not_mean", M, """
+        def bc_loss(policy, observations, actions):
+            return -policy(observations).log_prob(actions).sum()
+        """, BC, reason="SUM"),
+    Variant("bc_sign_flipped", M, """
+        def bc_loss(policy, observations, actions):
+            return policy(observations).log_prob(actions).mean()
+        """, BC, reason="sign"),
+    Variant("bc_probability_not_log", M, """
+        def bc_loss(policy, observations, actions):
+            return -policy(observations).log_prob(actions).exp().mean()
+        """, BC, reason="probability"),
+    Variant("bc_mse_on_the_mean", M, """
+        def bc_loss(policy, observations, actions):
+            dist = policy(observations)
+            if actions.dtype == torch.long:
+                return -dist.log_prob(actions).mean()
+            return ((dist.mean - actions) ** 2).sum(-1).mean()
+        """, BC),
+    Variant("bc_first_sample_only", M, """
+        def bc_loss(policy, observations, actions):
+            return -policy(observations[:1]).log_prob(actions[:1]).mean()
+        """, BC),
+    Variant("bc_detached_item", M, """
+        import torch
+        def bc_loss(policy, observations, actions):
+            return torch.tensor(-policy(observations).log_prob(actions).mean().item())
+        """, ("bc_loss_gradient",), reason="does not require grad"),
+    Variant("bc_keepdim_shape", M, """
+        def bc_loss(policy, observations, actions):
+            return -policy(observations).log_prob(actions).mean().reshape(1)
+        """, BC, reason="shape"),
+    # ---------------------------------------------------------------- sample_trajectory
+    Variant("truncation_treated_as_termination", M,
+            sample_variant(flags="terminated = terminated or truncated"), ROLL, reason="time limit"),
+    Variant("next_observation_recorded", M,
+            sample_variant(recorded="torch.as_tensor(np.asarray(next_obs), dtype=torch.float32)"), ROLL,
+            reason="o_(t+1)"),
+    Variant("max_length_ignored", M, sample_variant(limit="10_000"), ONE, reason="max_length"),
+    Variant("max_length_off_by_one", M, sample_variant(limit="max_length + 1"), ONE),
+    Variant("stops_only_on_terminated", M, sample_variant(stop="terminated"), ONE),
+    Variant("seed_ignored", M, sample_variant(reset="env.reset()"), ("sample_trajectory",), reason="reset"),
+    Variant("always_seed_zero", M, sample_variant(reset="env.reset(seed=seed or 0)"), ROLL, reason="reset"),
+    Variant("greedy_mode_action", M, sample_variant().replace(".sample()[0]", ".probs.argmax(-1)[0]"
+                                                             " if isinstance(env.action_space, gym.spaces.Discrete)"
+                                                             " else policy(o[None]).mean[0]")
+            .replace("import numpy as np", "import gymnasium as gym\nimport numpy as np"),
+            ONE, reason="SAMPLED"),
+    Variant("greedy_action_shape_1", M, sample_variant(recorded="o[None]"), ONE, reason="shape"),
+    Variant("terminated_of_first_step", M, """
+        import numpy as np
+        import torch
+        from rlkit.trajectory import Trajectory
+
+        @torch.no_grad()
+        def sample_trajectory(env, policy, max_length, seed=None):
+            obs, _ = env.reset(seed=seed)
+            observations, actions, rewards, dones = [], [], [], []
+            for _ in range(max_length):
+                o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+                a = policy(o[None]).sample()[0]
+                obs, reward, terminated, truncated, _ = env.step(_as_env_action(env, a))
+                observations.append(o); actions.append(a); rewards.append(float(reward))
+                dones.append(terminated)
+                if terminated or truncated:
+                    break
+            return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
+                              rewards=torch.tensor(rewards), terminated=bool(any(dones[:-1])))
+        """, ("sample_trajectory",), reason="terminated"),
+    # ---------------------------------------------------------------- sample_trajectories
+    Variant("trajectories_stop_one_short", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while True:
+                traj = sample_trajectory(env, policy, max_length)
+                steps += len(traj)
+                if steps >= min_timesteps:
+                    return trajs
+                trajs.append(traj)
+        """, ("sample_trajectories",)),
+    Variant("trajectories_one_too_many", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while steps <= min_timesteps:
+                traj = sample_trajectory(env, policy, max_length)
+                trajs.append(traj)
+                steps += len(traj)
+            return trajs
+        """, ("sample_trajectories",)),
+    Variant("trajectories_last_one_cut", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while steps < min_timesteps:
+                traj = sample_trajectory(env, policy, min(max_length, min_timesteps - steps))
+                trajs.append(traj)
+                steps += len(traj)
+            return trajs
+        """, ("sample_trajectories",)),
+    Variant("trajectories_reseeded_each_time", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while steps < min_timesteps:
+                traj = sample_trajectory(env, policy, max_length, seed=len(trajs))
+                trajs.append(traj)
+                steps += len(traj)
+            return trajs
+        """, ("sample_trajectories",), reason="reset"),
+    # ---------------------------------------------------------------- dagger_relabel
+    Variant("learner_actions_kept", M, """
+        def dagger_relabel(expert, trajectories):
+            return list(trajectories)
+        """, RELABEL, reason="learner's actions"),
+    Variant("expert_labels_next_step", M,
+            RELABEL_TEMPLATE.format(labels="expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)"),
+    Variant("expert_labels_previous_step", M,
+            RELABEL_TEMPLATE.format(labels="expert(obs).roll(1, 0)"), RELABEL, reason="o_(t-1)"),
+    Variant("expert_labels_first_observation_only", M,
+            RELABEL_TEMPLATE.format(labels="expert(obs[:1]).expand(obs.shape[0], -1)"), RELABEL),
+    Variant("relabel_in_place", M, """
+        def dagger_relabel(expert, trajectories):
+            for traj in trajectories:
+                traj.actions[:] = expert(traj.observations)
+            return list(trajectories)
+        """, RELABEL, reason="in place"),
+    Variant("relabel_drops_rewards", M,
+            RELABEL_TEMPLATE.format(labels="expert(obs)").replace("rewards=traj.rewards",
+                                                                   "rewards=torch.zeros_like(traj.rewards)"),
+            RELABEL, reason="rewards"),
+]
+
+CORRECT = [
+    Variant("bc_loop_over_samples", M, """
+        import torch
+        def bc_loss(policy, observations, actions):
+            terms = [policy(observations[i:i + 1]).log_prob(actions[i:i + 1])[0] for i in range(len(actions))]
+            return -torch.stack(terms).sum() / len(terms)
+        """, BC + ("bc_loss_gradient",)),
+    Variant("bc_float64_inside", M, """
+        import torch
+        def bc_loss(policy, observations, actions):
+            logp = policy(observations).log_prob(actions).to(torch.float64)
+            return -(logp.sum() / logp.shape[0])
+        """, BC + ("bc_loss_gradient",)),
+    Variant("sample_numpy_buffers", M, """
+        import numpy as np
+        import torch
+        from rlkit.trajectory import Trajectory
+
+        def sample_trajectory(env, policy, max_length, seed=None):
+            obs, _ = env.reset(seed=seed)
+            obs_list, act_list, rew_list = [], [], []
+            t, done = 0, False
+            terminated = False
+            while not done:
+                with torch.no_grad():
+                    a = policy(torch.from_numpy(np.asarray(obs, dtype=np.float32))[None]).sample()[0].numpy()
+                step_action = int(a) if a.ndim == 0 else a
+                next_obs, r, terminated, truncated, _ = env.step(step_action)
+                obs_list.append(np.asarray(obs, dtype=np.float32)); act_list.append(a); rew_list.append(r)
+                obs = next_obs
+                t += 1
+                done = terminated or truncated or t >= max_length
+            return Trajectory(observations=torch.from_numpy(np.stack(obs_list)),
+                              actions=torch.from_numpy(np.stack(act_list)),
+                              rewards=torch.from_numpy(np.asarray(rew_list)),
+                              terminated=bool(terminated))
+        """, ROLL),
+    Variant("sample_template_without_final_observation", M, sample_variant(), ROLL),
+    Variant("relabel_dataclasses_replace", M, """
+        import dataclasses
+        def dagger_relabel(expert, trajectories):
+            return [dataclasses.replace(t, actions=expert(t.observations)) for t in trajectories]
+        """, RELABEL),
+    Variant("relabel_one_observation_at_a_time", M,
+            RELABEL_TEMPLATE.format(labels="torch.stack([expert(o[None])[0] for o in obs])"), RELABEL),
+]

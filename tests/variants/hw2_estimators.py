@@ -1,0 +1,315 @@
+"""Variants of hw2/policy_gradient.py: policy_gradient, optimal_baseline, importance_weights,
+off_policy_policy_gradient."""
+
+from tests.variants import Variant
+
+M = "hw2/policy_gradient.py"
+REF = ("estimators_match_reference",)
+
+BUGGY = [
+    # ---------------------------------------------------------------- policy_gradient
+    Variant("pg_sign_flipped", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            loss = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                loss = loss - (logp * q.detach()).sum()
+            return list(torch.autograd.grad(loss / len(trajectories), params))
+        """, ("pg_unbiased_full_return", "pg_reward_to_go"), reason="sign is flipped"),
+    Variant("pg_sign_flipped_continuous_actions", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            loss = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                loss = loss - (logp * q.detach()).sum()
+            return list(torch.autograd.grad(loss / len(trajectories), params))
+        """, ("pg_gaussian_monte_carlo",), reason="probability ≤ 9.9e-07"),
+    Variant("pg_log_std_not_differentiated", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            # treats every parameter except the first two as constant (e.g. log_std frozen)
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            grads = list(torch.autograd.grad(surrogate / len(trajectories), params))
+            return grads[:2] + [torch.zeros_like(p) for p in params[2:]]
+        """, ("pg_gaussian_monte_carlo",), reason="log_std"),
+    Variant("pg_mean_over_time_steps", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            terms = []
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                terms.append(logp * q.detach())
+            return list(torch.autograd.grad(torch.cat(terms).mean(), params))
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_gaussian_monte_carlo") + REF),
+    Variant("pg_reward_to_go_ignored", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_reward_to_go",) + REF),
+    Variant("pg_reward_to_go_discounted_from_start", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = traj.rewards.shape[0]
+                disc = gamma ** torch.arange(T, dtype=traj.rewards.dtype)
+                if reward_to_go:
+                    q = torch.flip(torch.cumsum(torch.flip(disc * traj.rewards, [0]), 0), [0])
+                else:
+                    q = discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_reward_to_go",), reason="Nota & Thomas"),
+    Variant("pg_baseline_added", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q + baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_baseline",) + REF),
+    Variant("pg_grad_accumulates_across_calls", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            (surrogate / len(trajectories)).backward()
+            return [p.grad.clone() for p in policy.parameters()]
+        """, ("pg_batch_mean",), reason="called twice"),
+    Variant("pg_grad_accumulates_seen_in_expectation", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            (surrogate / len(trajectories)).backward()
+            return [p.grad.clone() for p in policy.parameters()]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+    Variant("pg_first_trajectory_only", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            traj = trajectories[0]
+            logp = policy(traj.observations).log_prob(traj.actions)
+            q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+            if baseline is not None:
+                q = q - baseline(traj.observations)
+            return list(torch.autograd.grad((logp * q.detach()).sum(), list(policy.parameters())))
+        """, ("pg_batch_mean",) + REF),
+    Variant("pg_sum_over_trajectories", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate, params))
+        """, ("pg_batch_mean",)),
+    Variant("pg_total_log_prob_times_total_q", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            # multiplies the trajectory's total log-probability by every Q̂_t (not per step)
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + logp.sum() * q.detach().sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+    # ---------------------------------------------------------------- optimal_baseline
+    Variant("optimal_baseline_not_squared", M, """
+        def optimal_baseline(score_sums, returns):
+            num = (score_sums * returns[:, None]).sum(0)
+            den = score_sums.sum(0)
+            return torch.where(den != 0, num / torch.where(den != 0, den, torch.ones_like(den)), torch.zeros_like(den))
+        """, ("optimal_baseline_formula", "optimal_baseline_variance")),
+    Variant("optimal_baseline_mean_return", M, """
+        def optimal_baseline(score_sums, returns):
+            return returns.mean().expand(score_sums.shape[1]).clone()
+        """, ("optimal_baseline_variance",), reason="mean-return baseline increases"),
+    Variant("optimal_baseline_nan_for_zero_column", M, """
+        def optimal_baseline(score_sums, returns):
+            g2 = score_sums ** 2
+            return (g2 * returns[:, None]).sum(0) / g2.sum(0)
+        """, ("optimal_baseline_formula",), reason="nan"),
+    # ---------------------------------------------------------------- importance_weights
+    Variant("iw_inverted", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            log_ratio = behavior_log_probs - target_log_probs
+            return torch.exp(torch.cumsum(log_ratio, 0)) if per_decision else torch.exp(log_ratio.sum())
+        """, ("importance_weights", "importance_sampling_expectation")),
+    Variant("iw_not_cumulative", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            log_ratio = target_log_probs - behavior_log_probs
+            return torch.exp(log_ratio) if per_decision else torch.exp(log_ratio.sum())
+        """, ("importance_weights",)),
+    Variant("iw_detached", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            log_ratio = (target_log_probs - behavior_log_probs).detach()
+            return torch.exp(torch.cumsum(log_ratio, 0)) if per_decision else torch.exp(log_ratio.sum())
+        """, ("importance_weights_grad",), reason="no gradient"),
+    Variant("iw_mean_of_ratios", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            ratios = torch.exp(target_log_probs - behavior_log_probs)
+            if per_decision:
+                return torch.cumsum(ratios, 0) / torch.arange(1, ratios.shape[0] + 1, dtype=ratios.dtype)
+            return ratios.mean()
+        """, ("importance_weights",)),
+    Variant("iw_naive_products", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            p, q = torch.exp(target_log_probs), torch.exp(behavior_log_probs)
+            if per_decision:
+                return torch.cumprod(p, 0) / torch.cumprod(q, 0)
+            return torch.prod(p) / torch.prod(q)
+        """, ("importance_weights",), reason="non-finite"),
+    # ---------------------------------------------------------------- off_policy_policy_gradient
+    Variant("off_policy_per_decision_ignored", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                w = importance_weights(logp.detach(), traj.behavior_log_probs)
+                surrogate = surrogate + w * logp.sum() * discounted_return(traj.rewards, gamma)[0]
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("off_policy_unbiased",), reason="per_decision=True"),
+    Variant("off_policy_weight_differentiated_too", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = logp.shape[0]
+                w = importance_weights(logp, traj.behavior_log_probs, per_decision)  # not detached
+                disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards
+                if per_decision:
+                    coef = torch.flip(torch.cumsum(torch.flip(disc_r * w, [0]), 0), [0])
+                else:
+                    coef = w * disc_r.sum()
+                surrogate = surrogate + (logp * coef).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("off_policy_unbiased",) + REF),
+    Variant("off_policy_discount_restarts", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                w = importance_weights(logp.detach(), traj.behavior_log_probs, per_decision)
+                if per_decision:
+                    coef = discounted_reward_to_go(traj.rewards * w, gamma)
+                else:
+                    coef = w * discounted_return(traj.rewards, gamma)
+                surrogate = surrogate + (logp * coef.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("off_policy_unbiased",)),
+]
+
+CORRECT = [
+    Variant("pg_autograd_per_trajectory", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            total = [torch.zeros_like(p) for p in params]
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                adv = q if baseline is None else q - baseline(traj.observations)
+                grads = torch.autograd.grad((logp * adv.detach()).sum(), params, allow_unused=True)
+                total = [t + (0 if g is None else g) for t, g in zip(total, grads)]
+            return [t / len(trajectories) for t in total]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline",
+              "pg_gaussian_monte_carlo") + REF),
+    Variant("pg_zero_grad_backward_clone", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            policy.zero_grad()
+            loss = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                loss = loss - (logp * q.detach()).sum()
+            (loss / len(trajectories)).backward()
+            return [-p.grad.detach().clone() for p in policy.parameters()]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline",
+              "pg_gaussian_monte_carlo") + REF),
+    Variant("pg_vectorised_concat", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            obs = torch.cat([t.observations for t in trajectories])
+            acts = torch.cat([t.actions for t in trajectories])
+            fn = discounted_reward_to_go if reward_to_go else discounted_return
+            q = torch.cat([fn(t.rewards, gamma) for t in trajectories])
+            if baseline is not None:
+                q = q - torch.cat([baseline(t.observations) for t in trajectories])
+            logp = policy(obs).log_prob(acts)
+            surrogate = (logp * q.detach()).sum() / len(trajectories)
+            return list(torch.autograd.grad(surrogate, list(policy.parameters())))
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline") + REF),
+    Variant("optimal_baseline_nan_to_num", M, """
+        def optimal_baseline(score_sums, returns):
+            g2 = score_sums.double() ** 2
+            b = (g2 * returns.double()[:, None]).sum(0) / g2.sum(0)
+            return torch.nan_to_num(b, nan=0.0).to(score_sums.dtype)
+        """, ("optimal_baseline_formula", "optimal_baseline_variance") + REF),
+    Variant("iw_float64_inside", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            log_ratio = target_log_probs.double() - behavior_log_probs.double()
+            w = torch.exp(torch.cumsum(log_ratio, 0)) if per_decision else torch.exp(log_ratio.sum())
+            return w.to(target_log_probs.dtype)
+        """, ("importance_weights", "importance_weights_grad", "importance_sampling_expectation",
+              "off_policy_unbiased") + REF),
+    Variant("off_policy_differentiate_weighted_return", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            # the seed's derivation: J = E_mu[w(theta) G], so differentiate w(theta) * G directly
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = logp.shape[0]
+                disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards.to(logp.dtype)
+                if per_decision:
+                    surrogate = surrogate + (importance_weights(logp, traj.behavior_log_probs, True) * disc_r).sum()
+                else:
+                    surrogate = surrogate + importance_weights(logp, traj.behavior_log_probs) * disc_r.sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("off_policy_unbiased",) + REF),
+]
