@@ -107,3 +107,20 @@ def expect_unmodified(reply: dict, name: str, arg_names: list[str]) -> None:
         which = ", ".join(arg_names[i] if i < len(arg_names) else f"argument {i}" for i in reply["mutated"])
         raise Mismatch(f"{name} modified its input in place: {which}",
                        "never write into an argument; work on a copy (x.clone()) or build a new tensor")
+
+
+def load_checked_parameters(policy: torch.nn.Module, params, hint: str) -> torch.nn.Module:
+    """Load parameters a training run in the child returned into the judge's own ``policy``,
+    after checking they are exactly its parameter names, shapes, and finite floats."""
+    expected = policy.state_dict()
+    if not isinstance(params, dict) or set(params) != set(expected):
+        raise Mismatch("the training run returned malformed policy parameters",
+                       "did your code replace the policy the given code built, or modify the given code?")
+    for name, want in expected.items():
+        got = params[name]
+        if not isinstance(got, Tensor) or got.shape != want.shape or not got.is_floating_point() \
+                or not torch.isfinite(got).all():
+            raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
+                           f"{list(want.shape)} (the training diverged: nan or inf?)", hint)
+    policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
+    return policy

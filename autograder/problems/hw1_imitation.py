@@ -23,7 +23,8 @@ import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from autograder.compare import Mismatch, assert_close, expect_tensor, expect_unmodified, fmt, tolerance
+from autograder.compare import (Mismatch, assert_close, expect_tensor, expect_unmodified, fmt,
+                                load_checked_parameters, tolerance)
 from autograder.problem import GRADER_SETTINGS, problem
 from rlkit.trajectory import Trajectory
 
@@ -501,18 +502,7 @@ def policy_from_parameters(params):
     env = make_env("LunarLanderContinuous-v3")
     policy = make_policy(env)
     env.close()
-    expected = policy.state_dict()
-    if not isinstance(params, dict) or set(params) != set(expected):
-        raise Mismatch("the training run returned malformed policy parameters",
-                       "did your code replace the policy the given code built, or modify the given code?")
-    for name, want in expected.items():
-        got = params[name]
-        if not isinstance(got, torch.Tensor) or got.shape != want.shape or not got.is_floating_point() \
-                or not torch.isfinite(got).all():
-            raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
-                           f"{list(want.shape)} (the training diverged: nan or inf?)", TRAIN_HINT)
-    policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
-    return policy
+    return load_checked_parameters(policy, params, TRAIN_HINT)
 
 
 def judge_returns(params) -> list[float]:

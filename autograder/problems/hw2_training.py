@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from autograder.compare import Mismatch
+from autograder.compare import Mismatch, load_checked_parameters
 from autograder.problem import problem
 
 MODULE = "hw2.returns"
@@ -54,19 +54,7 @@ def policy_from_parameters(params) -> torch.nn.Module:
     """The judge's own CategoricalMLPPolicy for CartPole, loaded with the child's parameters (checked)."""
     from rlkit.policies import CategoricalMLPPolicy
 
-    policy = CategoricalMLPPolicy(4, 2, (64, 64))
-    expected = policy.state_dict()
-    if not isinstance(params, dict) or set(params) != set(expected):
-        raise Mismatch("the training run returned malformed policy parameters",
-                       "did your code replace or modify the given training code?")
-    for name, want in expected.items():
-        got = params[name]
-        if not isinstance(got, torch.Tensor) or got.shape != want.shape or not got.is_floating_point() \
-                or not torch.isfinite(got).all():
-            raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
-                           f"{list(want.shape)} (the training diverged: nan or inf?)", HINT)
-    policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
-    return policy
+    return load_checked_parameters(CategoricalMLPPolicy(4, 2, (64, 64)), params, HINT)
 
 
 def judge_evaluation(policy) -> list[float]:
