@@ -82,12 +82,9 @@ def config_from_args(args: argparse.Namespace):
 
 def plot_dagger(rows: list[dict], path: Path, title: str, expert: float, bc: float | None) -> None:
     """Return per iteration (mean ± std over the evaluation rollouts), expert and BC as horizontal lines."""
-    import matplotlib
+    from rlkit.plotting import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_figure()
     x = [int(r["iteration"]) for r in rows]
     ax.errorbar(x, [r["eval_return_mean"] for r in rows], yerr=[r["eval_return_std"] for r in rows], marker="o",
                 capsize=4, label="learner (mean ± std over evaluation rollouts)")
@@ -97,12 +94,7 @@ def plot_dagger(rows: list[dict], path: Path, title: str, expert: float, bc: flo
     ax.set_xlabel("DAgger iteration (0 = behavioral cloning on the demonstrations)")
     ax.set_ylabel("return")
     ax.set_xticks(x)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, ax, title, path)
 
 
 def load_training_loop(submission: str):

@@ -100,12 +100,9 @@ def read_csv(path: Path) -> list[dict]:
 
 def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, hline: float | None = None) -> None:
     """Average training return (± std over the batch's episodes, shaded) against env steps."""
-    import matplotlib
+    from rlkit.plotting import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_figure()
     for label, rows in curves.items():
         x = [r["env_steps"] for r in rows]
         y = [r["return_mean"] for r in rows]
@@ -118,12 +115,7 @@ def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, hline: fl
         ax.axhline(hline, color="grey", linestyle="--", linewidth=1, label=f"target {hline:g}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average training return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, ax, title, path)
 
 
 def load_functions(submission: str):
