@@ -25,7 +25,7 @@ TASKS = {
     "CartPole-v1": (500.0, dict(gae_lambda=0.97, normalize_advantages=True)),
     "InvertedPendulum-v5": (1000.0, dict(gae_lambda=0.97, normalize_advantages=True)),
     "HalfCheetah-v5": (300.0, dict(baseline=True)),
-    "LunarLander-v3": (180.0, dict(gae_lambda=0.98)),
+    "LunarLander-v3": (180.0, dict(gae_lambda=0.98, normalize_advantages=True)),
 }
 
 

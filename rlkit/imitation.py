@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from rlkit.pg_agent import Adam  # noqa: F401 - torch.optim's update, written out (see its docstring)
 from rlkit.policies import GaussianMLPPolicy
+from rlkit.sampling import EnvPool, episode_returns, policy_actor
 from rlkit.trajectory import Trajectory
 
 FAST_TASK = "LunarLanderContinuous-v3"
@@ -128,33 +129,11 @@ def load_task_expert(task: str) -> nn.Module:
     return load_expert(task)
 
 
-def expert_rollout(env: gym.Env, expert: nn.Module, seed: int, max_length: int = 1000) -> Trajectory:
-    """One episode of the (deterministic) expert from reset seed ``seed``."""
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards = [], [], []
-    terminated = False
-    for _ in range(max_length):
-        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
-        a = expert(o[None])[0]
-        obs, reward, terminated, truncated, _ = env.step(a.numpy().astype(env.action_space.dtype))
-        observations.append(o)
-        actions.append(a)
-        rewards.append(float(reward))
-        if terminated or truncated:
-            break
-    return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
-                      rewards=torch.tensor(rewards, dtype=torch.float32), terminated=bool(terminated),
-                      final_observation=torch.as_tensor(np.asarray(obs), dtype=torch.float32))
-
-
 def load_task_demonstrations(task: str, n: int = 2) -> list[Trajectory]:
     """The first ``n`` expert demonstrations of ``task`` as Trajectories."""
     if task == FAST_TASK:
-        env, expert = make_env(task), LunarLanderExpert()
-        try:
-            return [expert_rollout(env, expert, DEMO_SEED + i) for i in range(n)]
-        finally:
-            env.close()
+        with EnvPool.make(lambda: make_env(task), n) as pool:
+            return pool.episodes(policy_actor(LunarLanderExpert()), range(DEMO_SEED, DEMO_SEED + n), max_length=1000)
     from rlkit.experts import load_demonstrations
 
     paths = load_demonstrations(task)[:n]
@@ -168,34 +147,15 @@ def make_policy(env: gym.Env, hidden: Sequence[int] = (64, 64)) -> GaussianMLPPo
 
 
 # --------------------------------------------------------------------------- evaluation (given, trusted)
-@torch.no_grad()
 def evaluate(env: gym.Env, policy: nn.Module, episodes: int, seed: int = EVAL_SEED, greedy: bool = True,
              max_length: int = 1000) -> list[float]:
     """Undiscounted returns of ``episodes`` episodes on reset seeds seed, seed+1, …
 
-    greedy: act with the mean of a Gaussian policy (or call ``policy`` as an expert
-    when it returns actions, not a distribution). Not greedy: sample with a
-    generator seeded by ``seed``.
+    greedy: act with the mean of a Gaussian policy (an expert, which returns actions, is
+    simply called). Not greedy: sample, with noise from a generator seeded by ``seed``.
     """
-    generator = torch.Generator().manual_seed(seed)
-    returns = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        total = 0.0
-        for _ in range(max_length):
-            o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)[None]
-            if isinstance(policy, GaussianMLPPolicy):
-                mean = policy.mean(o)[0]
-                a = mean if greedy else mean + policy.log_std.exp() * torch.randn(mean.shape, generator=generator)
-            else:
-                out = policy(o)
-                a = out[0] if isinstance(out, Tensor) else (out.mean if greedy else out.sample())[0]
-            obs, reward, terminated, truncated, _ = env.step(a.numpy().astype(env.action_space.dtype))
-            total += float(reward)
-            if terminated or truncated:
-                break
-        returns.append(total)
-    return returns
+    actor = policy_actor(policy, greedy=greedy, rng=np.random.default_rng(seed))
+    return episode_returns(EnvPool([env]), actor, episodes, seed, max_length=max_length)
 
 
 @dataclass

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy, mlp
+from rlkit.sampling import EnvPool, episode_returns, policy_actor, seed_stream
 from rlkit.trajectory import Trajectory
 
 
@@ -52,7 +53,9 @@ class PGConfig:
     steps: int = 100_000
     "budget of environment steps for training (the x axis of the learning curve)"
     batch_size: int = 1000
-    "environment steps per policy update (whole episodes: the last one is finished)"
+    "environment steps per policy update (whole episodes: those running when it is reached are finished)"
+    num_envs: int = 1
+    "environments stepped side by side while sampling (faster; more of them finish more episodes per batch)"
     gamma: float = 0.99
     "discount γ"
     rtg: bool = False
@@ -162,77 +165,9 @@ def make_policy(env: gym.Env, hidden=(64, 64)) -> nn.Module:
     return GaussianMLPPolicy(obs_dim, int(np.prod(env.action_space.shape)), hidden)
 
 
-def _env_action(env: gym.Env, action: Tensor):
-    if isinstance(env.action_space, gym.spaces.Discrete):
-        return int(action)
-    # the Gaussian is unbounded: clip to the box only when stepping (log π uses the sampled action)
-    return np.clip(action.numpy().astype(env.action_space.dtype), env.action_space.low, env.action_space.high)
-
-
-def sample_trajectory(env: gym.Env, policy: nn.Module, seed: int | None = None, greedy: bool = False,
-                      rng: np.random.Generator | None = None) -> Trajectory:
-    """Run one episode to its end (terminated or truncated by the time limit).
-
-    ``terminated`` is the environment's ``terminated`` flag of the last step
-    only: a time-limit truncation keeps ``terminated=False``, and the
-    observation after the last step is kept as ``final_observation`` s_T.
-    """
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards = [], [], []
-    while True:
-        o = torch.as_tensor(obs, dtype=torch.float32)
-        a = act(policy, o, rng, greedy)
-        obs, reward, terminated, truncated, _ = env.step(_env_action(env, a))
-        observations.append(o)
-        actions.append(a)
-        rewards.append(float(reward))
-        if terminated or truncated:
-            break
-    return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
-                      rewards=torch.tensor(rewards, dtype=torch.float32), terminated=bool(terminated),
-                      final_observation=torch.as_tensor(obs, dtype=torch.float32))
-
-
-@torch.no_grad()
-def act(policy: nn.Module, o: Tensor, rng: np.random.Generator, greedy: bool = False) -> Tensor:
-    """One action a ~ π(·|o) for one observation [obs_dim], drawn from ``rng``.
-
-    Fast paths for the two MLP policies (building a torch Distribution per
-    step costs more than the network); other policies go through
-    ``policy(o).sample()``.
-    """
-    if isinstance(policy, CategoricalMLPPolicy):
-        logits = policy.net(o).double()
-        if greedy:
-            return logits.argmax()
-        probs = torch.softmax(logits, -1).numpy()
-        index = int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(), side="right"))
-        return torch.tensor(min(index, probs.shape[0] - 1))
-    if isinstance(policy, GaussianMLPPolicy):
-        mean = policy.mean(o)
-        if greedy:
-            return mean
-        noise = torch.from_numpy(rng.standard_normal(mean.shape[0]).astype(np.float32))
-        return mean + policy.log_std.exp() * noise
-    dist = policy(o.unsqueeze(0))
-    return (dist.mode if greedy else dist.sample())[0]
-
-
-def sample_batch(env: gym.Env, policy: nn.Module, min_steps: int, rng: np.random.Generator) -> list[Trajectory]:
-    """Whole episodes until at least ``min_steps`` environment steps were taken."""
-    batch, steps = [], 0
-    while steps < min_steps:
-        traj = sample_trajectory(env, policy, seed=int(rng.integers(2**31)), rng=rng)
-        batch.append(traj)
-        steps += len(traj)
-    return batch
-
-
-def evaluate(env: gym.Env, policy: nn.Module, episodes: int, seed: int = 10_000, greedy: bool = True) -> list[float]:
-    """Undiscounted returns of ``episodes`` episodes on reset seeds seed, seed+1, …"""
-    return [float(sample_trajectory(env, policy, seed=seed + i, greedy=greedy).rewards.sum())
-            for i in range(episodes)]
+def make_pool(cfg: PGConfig) -> EnvPool:
+    """``cfg.num_envs`` copies of the task, stepped together (``rlkit.sampling``)."""
+    return EnvPool.make(lambda: make_env(cfg), cfg.num_envs)
 
 
 # --------------------------------------------------------------------------- the agent
@@ -280,7 +215,7 @@ class Adam:
 
 
 class PGAgent:
-    def __init__(self, cfg: PGConfig, env: gym.Env, functions: AdvantageFunctions):
+    def __init__(self, cfg: PGConfig, env: gym.Env | EnvPool, functions: AdvantageFunctions):
         self.cfg, self.fn = cfg, functions
         self.policy = make_policy(env, cfg.hidden)
         self.optimizer = Adam(self.policy.parameters(), lr=cfg.lr)
@@ -356,13 +291,13 @@ def train(cfg: PGConfig, functions: AdvantageFunctions, progress: Callable[[int,
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(1)  # tiny networks: threads only add overhead (and results depend on the thread count)
     rng = np.random.default_rng(cfg.seed)
-    env = make_env(cfg)
-    env.action_space.seed(cfg.seed)
-    agent = PGAgent(cfg, env, functions)
+    pool = make_pool(cfg)
+    agent = PGAgent(cfg, pool, functions)
     functions.probe(cfg)
+    seeds, explore = seed_stream(rng), policy_actor(agent.policy, rng=rng)
     start, steps, log = time.monotonic(), 0, []
     while steps < cfg.steps:
-        batch = sample_batch(env, agent.policy, cfg.batch_size, rng)
+        batch = pool.episodes(explore, seeds, min_steps=cfg.batch_size)
         steps += sum(len(t) for t in batch)
         info = agent.update(batch)
         returns = np.array([float(t.rewards.sum()) for t in batch])
@@ -377,14 +312,20 @@ def train(cfg: PGConfig, functions: AdvantageFunctions, progress: Callable[[int,
         if cfg.target_return is not None and row["return_mean"] >= cfg.target_return:
             if cfg.target_eval_episodes <= 0:
                 break
-            if np.mean(evaluate(env, agent.policy, cfg.target_eval_episodes, seed=20_000)) >= cfg.target_return:
+            if np.mean(evaluate(pool, agent.policy, cfg.target_eval_episodes, seed=20_000)) >= cfg.target_return:
                 break
     result = TrainResult(agent.policy, log)
     if evaluate_at_end and cfg.eval_episodes > 0:
-        result.eval_returns = evaluate(env, agent.policy, cfg.eval_episodes)
-    env.close()
+        result.eval_returns = evaluate(pool, agent.policy, cfg.eval_episodes)
+    pool.close()
     result.seconds = time.monotonic() - start
     return result
+
+
+def evaluate(pool: EnvPool, policy: nn.Module, episodes: int, seed: int = 10_000) -> list[float]:
+    """Undiscounted returns of ``episodes`` greedy episodes (argmax, or the Gaussian's mean) on reset seeds
+    seed, seed+1, …"""
+    return episode_returns(pool, policy_actor(policy, greedy=True), episodes, seed)
 
 
 def config_dict(cfg: PGConfig) -> dict:

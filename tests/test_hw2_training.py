@@ -15,10 +15,11 @@ import torch
 from autograder.compare import Mismatch
 from autograder.problems.hw2_training import policy_from_parameters
 from rlkit.experiments import hw2_sets
-from rlkit.pg_agent import (Adam, AdvantageFunctions, PGAgent, PGConfig, _checked, make_policy, sample_trajectory,
-                            train)
-from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy
+from rlkit.pg_agent import Adam, AdvantageFunctions, PGAgent, PGConfig, _checked, train
+from rlkit.policies import CategoricalMLPPolicy
 from tests.conftest import ROOT, SOLUTIONS, STARTER, grade_problem, make_submission
+from tests.test_sampling import constant_action_policy as _constant_action_policy
+from tests.test_sampling import one_episode as sample_trajectory
 
 
 def _load(path, name):
@@ -29,47 +30,6 @@ def _load(path, name):
 
 
 REF = AdvantageFunctions.from_module(_load(SOLUTIONS / "hw2" / "returns.py", "_ref_hw2_returns"))
-
-
-def _constant_action_policy(action: int) -> CategoricalMLPPolicy:
-    policy = CategoricalMLPPolicy(4, 2)
-    last = policy.net[-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.copy_(torch.tensor([10.0, -10.0] if action == 0 else [-10.0, 10.0]))
-    return policy
-
-
-# --------------------------------------------------------------------------- sampling
-def test_time_limit_is_a_truncation_not_a_termination():
-    env = gym.make("CartPole-v1", max_episode_steps=3)
-    traj = sample_trajectory(env, CategoricalMLPPolicy(4, 2), seed=0)
-    assert len(traj) == 3 and traj.terminated is False
-    assert traj.final_observation is not None and not torch.equal(traj.final_observation, traj.observations[-1])
-
-
-def test_falling_pole_is_a_termination():
-    env = gym.make("CartPole-v1")
-    traj = sample_trajectory(env, _constant_action_policy(0), seed=0, greedy=True)
-    assert traj.terminated is True and len(traj) < 50
-    assert traj.actions.dtype == torch.long and (traj.actions == 0).all()
-
-
-def test_continuous_actions_are_gaussian_and_clipped_only_for_the_env():
-    env = gym.make("InvertedPendulum-v5", max_episode_steps=5)
-    policy = make_policy(env)
-    assert isinstance(policy, GaussianMLPPolicy)
-    traj = sample_trajectory(env, policy, seed=0)
-    assert traj.actions.shape == (len(traj), 1) and traj.observations.shape == (len(traj), 4)
-    assert torch.isfinite(policy(traj.observations).log_prob(traj.actions)).all()
-
-
-def test_sampling_is_reproducible_from_the_seed():
-    env = gym.make("CartPole-v1")
-    policy = CategoricalMLPPolicy(4, 2)
-    a = sample_trajectory(env, policy, seed=3)
-    b = sample_trajectory(env, policy, seed=3)
-    assert torch.equal(a.actions, b.actions) and torch.equal(a.observations, b.observations)
 
 
 # --------------------------------------------------------------------------- advantages

@@ -76,11 +76,6 @@ def test_the_generated_starter_holds_no_solution_code():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN LEAK, not yet fixed: the given rollout loops in rlkit/imitation.py (expert_rollout) and "
-    "rlkit/pg_agent.py (sample_trajectory) hold most of hw1's graded sample_trajectory; `make release` "
-    "refuses to finish because of it. strict: this test fails the suite as soon as the leak is fixed, "
-    "so the marker gets removed"))
 def test_the_student_release_holds_no_solution_code(built_release):
     leaks = scan(built_release["release"])
     assert leaks == [], "solution code in the student release:\n" + "\n".join(map(str, leaks))

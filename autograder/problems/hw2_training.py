@@ -62,12 +62,10 @@ def judge_evaluation(policy) -> list[float]:
     import gymnasium as gym
 
     from rlkit.pg_agent import evaluate
+    from rlkit.sampling import EnvPool
 
-    env = gym.make(ENV)
-    try:
-        return evaluate(env, policy, EVAL_EPISODES, seed=EVAL_SEED, greedy=True)
-    finally:
-        env.close()
+    with EnvPool.make(lambda: gym.make(ENV), 4) as pool:
+        return evaluate(pool, policy, EVAL_EPISODES, seed=EVAL_SEED)
 
 
 def _curve(env_steps, returns) -> str:

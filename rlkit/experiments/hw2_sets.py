@@ -6,7 +6,8 @@ comparison plots (average training return against environment steps):
 * ``cartpole``: full return vs reward-to-go, with and without advantage
   normalisation, at batch sizes 1000 and 4000 (CS285's 8 CartPole runs);
   plots ``rtg.png``, ``normalization.png``, ``batch_size.png``.
-* ``lunar``: GAE λ ∈ {0, 0.95, 0.98, 0.99, 1} on LunarLander-v3; ``gae_lambda.png``.
+* ``lunar``: GAE λ ∈ {0, 0.95, 0.98, 0.99, 1} on LunarLander-v3 (normalised advantages);
+  ``gae_lambda.png``.
 * ``pendulum``: InvertedPendulum-v5 with a baseline and GAE; ``pendulum.png``.
 * ``cheetah``: HalfCheetah-v5 with and without a baseline; ``baseline.png``.
 
@@ -60,7 +61,7 @@ def _cartpole() -> ExperimentSet:
 
 def _lunar() -> ExperimentSet:
     lambdas = (0.0, 0.95, 0.98, 0.99, 1.0)
-    runs = [Run(f"lambda{lam:g}", "LunarLander-v3", dict(gae_lambda=lam)) for lam in lambdas]
+    runs = [Run(f"lambda{lam:g}", "LunarLander-v3", dict(gae_lambda=lam, normalize_advantages=True)) for lam in lambdas]
     return ExperimentSet(runs, {"gae_lambda.png": ("LunarLander-v3: GAE λ sweep", [r.name for r in runs], 180.0)})
 
 
@@ -116,8 +117,9 @@ def run_set(name: str, args, functions) -> list[str]:
         summary = json.loads(summary_path.read_text())
         rows = read_csv(run_dir / "log.csv")
         evals = summary["eval_returns"]
-        last = rows[-1]
-        lines.append(f"{name:9s} {r.name:18s} {int(last['env_steps']):8d} steps  last batch {last['return_mean']:8.1f}"
+        last, recent = rows[-1], [x["return_mean"] for x in rows[-10:]]
+        lines.append(f"{name:9s} {r.name:18s} {int(last['env_steps']):8d} steps"
+                     f"  last-10 mean {sum(recent) / len(recent):8.1f}"
                      f"  best batch {max(x['return_mean'] for x in rows):8.1f}"
                      f"  eval {sum(evals) / max(len(evals), 1):8.1f}  {summary['seconds']:7.1f} s")
     for file, (title, names, target) in spec.plots.items():
