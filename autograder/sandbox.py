@@ -152,6 +152,38 @@ class Limits:
     memory_mb: int = DEFAULT_MEMORY_MB
 
 
+# --------------------------------------------------------------------------- work directories
+WORKDIR_PREFIX = "grader-sandbox-"  # then the judge's pid: grader-sandbox-<pid>-<random>
+
+
+def sweep_orphaned_workdirs(tmp: Path | None = None) -> list[Path]:
+    """Remove the work directories of judges that are gone.
+
+    A judge cleans up after each problem, but one killed with SIGKILL (an
+    impatient Ctrl-C twice, an out-of-memory kill, Gradescope's timeout) cannot,
+    and each directory holds a copy of a submission. A directory is orphaned when
+    the pid in its name is no longer a running process. Returns what was removed.
+    """
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 # --------------------------------------------------------------------------- the judge's side
 class Sandbox:
     """One child process, holding one copy of the submission.
@@ -164,7 +196,8 @@ class Sandbox:
                  hidden=HIDDEN):
         self.limits = limits or Limits()
         self.device = device
-        self.workdir = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+        sweep_orphaned_workdirs()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
         self.code_dir = self.workdir / "submission"
         self.home = self.workdir / "home"
         self.log_path = self.workdir / "output.log"

@@ -11,6 +11,7 @@ import hashlib
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -315,3 +316,36 @@ def test_a_forged_reply_is_a_failure_never_code_or_an_internal_error(tmp_path, p
     assert not getattr(autograder.sandbox, "PWNED", False), "the judge ran code from the child's reply"
     assert_zero(result)
     assert "\n" not in result.reason
+
+
+def test_a_judge_killed_with_sigkill_leaves_a_work_directory_the_next_judge_removes(tmp_path):
+    """SIGKILL gives the judge no chance to clean up; the copy of the submission must not stay in /tmp for good."""
+    import signal
+    import subprocess
+
+    from autograder.sandbox import sweep_orphaned_workdirs
+
+    sub = make_submission(tmp_path, {})
+    judge = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom autograder.sandbox import Sandbox\n"
+         f"print(Sandbox({str(sub)!r}).workdir, flush=True)\ntime.sleep(120)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        workdir = Path(judge.stdout.readline().strip())
+        assert workdir.is_dir() and (workdir / "submission").is_dir()
+        assert workdir not in sweep_orphaned_workdirs(), "a running judge's directory was removed"
+    finally:
+        judge.send_signal(signal.SIGKILL)
+        judge.wait()
+    assert workdir.is_dir()
+    assert workdir in sweep_orphaned_workdirs() and not workdir.exists()
+
+
+def test_the_sweep_leaves_directories_it_does_not_own_by_name(tmp_path):
+    from autograder.sandbox import WORKDIR_PREFIX, sweep_orphaned_workdirs
+
+    mine = tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-abc"
+    other = tmp_path / f"{WORKDIR_PREFIX}xyz_123"  # not a pid: not ours to judge
+    for path in (mine, other):
+        path.mkdir()
+    assert sweep_orphaned_workdirs(tmp_path) == [] and mine.is_dir() and other.is_dir()
