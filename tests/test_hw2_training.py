@@ -225,3 +225,10 @@ def test_a_policy_that_does_not_learn_fails_with_its_curve(tmp_path, monkeypatch
     assert result.status == "failed"
     assert "did not reach 475" in result.details
     assert "training seed 0" in result.details and "training seed 1" in result.details
+
+
+def test_the_plotted_moving_average_is_the_mean_of_the_last_window():
+    from rlkit.experiments.hw2 import moving_average
+
+    assert moving_average([1.0, 3.0, 5.0, 7.0], window=2) == [1.0, 2.0, 4.0, 6.0]
+    assert moving_average([4.0], window=10) == [4.0]

@@ -102,19 +102,37 @@ def read_csv(path: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+SMOOTHING = 10  # updates in the moving average drawn over a noisy curve
+
+
+def moving_average(values: list[float], window: int = SMOOTHING) -> list[float]:
+    """The mean of the last ``window`` values at each point (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, hline: float | None = None) -> None:
-    """Average training return (± std over the batch's episodes, shaded) against env steps."""
+    """Average training return against env steps: each batch's average faint, its moving average over
+    ``SMOOTHING`` updates bold (a batch holds few episodes, so one batch's average is noisy); a single
+    curve also gets the ± std band of its batches' episodes."""
     from rlkit.plotting import new_figure, save_figure
 
     fig, ax = new_figure()
     for label, rows in curves.items():
         x = [r["env_steps"] for r in rows]
         y = [r["return_mean"] for r in rows]
-        ax.plot(x, y, label=label)
+        if len(rows) < 2 * SMOOTHING:
+            ax.plot(x, y, label=label)
+        else:
+            (line,) = ax.plot(x, moving_average(y), label=f"{label} (mean of {SMOOTHING} updates)", linewidth=1.8)
+            ax.plot(x, y, color=line.get_color(), alpha=0.25, linewidth=0.8)
         if len(curves) == 1:
             lo = [r["return_mean"] - r["return_std"] for r in rows]
             hi = [r["return_mean"] + r["return_std"] for r in rows]
-            ax.fill_between(x, lo, hi, alpha=0.2)
+            ax.fill_between(x, lo, hi, alpha=0.12)
     if hline is not None:
         ax.axhline(hline, color="grey", linestyle="--", linewidth=1, label=f"target {hline:g}")
     ax.set_xlabel("environment steps")
