@@ -50,6 +50,15 @@ def test_source_notebooks_check_only_registered_problems_with_their_points():
             assert hidden == registry[problem_id].needs_reference, f"{problem_id}: hidden iff it needs the reference"
 
 
+def test_source_notebooks_have_a_grade_cell_for_every_registered_problem():
+    """Committed in sync: the instructor's notebook is what they edit, not only the built copy
+    (`python -m autograder.instructor sync-notebooks` adds the missing cells)."""
+    for assignment in assignments():
+        nb = _source_notebook(assignment)
+        missing = sorted(p.id for p in select(assignment) if p.id not in checked_problems(nb))
+        assert missing == [], f"{assignment}.ipynb has no grade cell for {missing}: run sync-notebooks"
+
+
 def test_sync_adds_a_grade_cell_for_each_new_problem_and_rejects_unknown_ones():
     nb = _source_notebook("hw2")
     first = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
