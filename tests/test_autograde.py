@@ -43,6 +43,15 @@ def test_samples_are_three_students_in_nbgrader_layout(tmp_path):
     assert "while True" in (samples / "hangs" / "hw2" / "returns.py").read_text()
 
 
+def test_the_partly_wrong_student_is_partly_wrong_in_every_assignment(tmp_path):
+    from tests.conftest import grade_problem
+
+    student = make_samples(tmp_path / "samples") / "partly_wrong"
+    for problem, passes in [("reward_to_go", False), ("discounted_return", True),
+                            ("dagger_relabel", False), ("bc_loss", True)]:
+        assert grade_problem(student, problem, with_reference=False).passed == passes, problem
+
+
 @pytest.mark.slow
 def test_grades_csv_ranks_the_class(autograded_class):
     with open(autograded_class["csv"]) as f:

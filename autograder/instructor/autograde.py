@@ -97,6 +97,12 @@ def discounted_reward_to_go(rewards, gamma):
     rtg = torch.stack([(discounts[t:] * rewards[t:].to(torch.float64)).sum() for t in range(T)])
     return rtg.to(rewards.dtype)
 '''
+WRONG_RELABEL = '''
+
+# --- made-up sample: DAgger that keeps the learner's own actions instead of asking the expert
+def dagger_relabel(expert, trajectories):
+    return list(trajectories)
+'''
 
 
 def _first_graded_function(text: str) -> str | None:
@@ -124,8 +130,8 @@ def make_samples(dst: Path = BUILD / "samples") -> Path:
 
     correct:      the reference modules;
     partly_wrong: the first graded module (the one the others import) from the reference, with
-                  hw2's reward-to-go discounted from the start (a classic bug); the others not
-                  implemented;
+                  a classic bug (hw2: reward-to-go discounted from the start; hw1: DAgger that
+                  keeps the learner's actions); the others not implemented;
     hangs:        the starter, where the first graded function of that first module loops forever.
     """
     from autograder.paths import SOLUTIONS
@@ -143,6 +149,8 @@ def make_samples(dst: Path = BUILD / "samples") -> Path:
             wrong = reference if i == 0 else stub
             if rel == "returns.py" and "def discounted_reward_to_go" in wrong:
                 wrong += WRONG_RTG
+            if rel == "imitation.py" and "def dagger_relabel" in wrong:
+                wrong += WRONG_RELABEL
             name = _first_graded_function(reference)
             for student, text in [("correct", reference), ("partly_wrong", wrong),
                                   ("hangs", stub + (HANG.format(name=name) if name and i == 0 else ""))]:
