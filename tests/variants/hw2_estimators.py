@@ -201,6 +201,14 @@ BUGGY = [
                 return torch.cumprod(p, 0) / torch.cumprod(q, 0)
             return torch.prod(p) / torch.prod(q)
         """, ("importance_weights",), reason="non-finite"),
+    Variant("iw_clipped_like_ppo", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            # clipping each ratio "for stability" (PPO's trick) biases the estimate
+            ratios = torch.exp(target_log_probs - behavior_log_probs).clamp(0.8, 1.2)
+            if per_decision:
+                return torch.cumprod(ratios, 0)
+            return torch.prod(ratios)
+        """, ("importance_weights",)),
     # ---------------------------------------------------------------- off_policy_policy_gradient
     Variant("off_policy_per_decision_ignored", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):

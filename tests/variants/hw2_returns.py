@@ -204,6 +204,30 @@ BUGGY = [
                 adv[t] = running
             return adv
         """, GAE),
+    Variant("gae_lambda_ignored", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            # "advantage = reward-to-go minus the baseline": the λ = 1 estimator whatever λ is
+            T = rewards.shape[0]
+            bootstrap = 0.0 if terminated else values[-1]
+            out = torch.zeros_like(rewards)
+            running = bootstrap
+            for t in reversed(range(T)):
+                running = rewards[t] + gamma * running
+                out[t] = running - values[t]
+            return out
+        """, GAE),
+    Variant("rtg_normalised_inside", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            # advantage normalisation belongs to the batch, not to one trajectory's Q̂
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out[t] = running
+            return (out - out.mean()) / (out.std(unbiased=False) + 1e-8)
+        """, RTG),
 ]
 
 CORRECT = [
