@@ -27,6 +27,21 @@ def use_submission(path: str | Path) -> Path:
     return submission
 
 
+def run_directory(runs_dir: str | Path, name: str) -> Path:
+    """The folder of one run: ``name`` under ``runs_dir``, with no path separators or spaces in it."""
+    return Path(runs_dir) / name.replace("/", "_").replace(" ", "")
+
+
+def not_implemented_message(err: NotImplementedError, submission: str, module_file: str) -> str:
+    """The one-line error for a stub hit during a run, naming the function of ``module_file``
+    (e.g. ``hw2/returns.py``) that raised: the deepest traceback frame in that file."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith(Path(module_file).name)]
+    where = frames[-1].name if frames else "a function"
+    return f"error: {where} in {submission}/{module_file} is not implemented yet (it still raises NotImplementedError)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlkit.train", add_help=False)
     parser.add_argument("--hw", required=True, choices=["hw1", "hw2"])

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from autograder.paths import ROOT
 from rlkit.imitation import FAST_TASK, TASKS
+from rlkit.train import not_implemented_message, run_directory
 
 # Per-task defaults (ImitationConfig's fields); options given on the command line win.
 TASK_DEFAULTS: dict[str, dict] = {
@@ -107,12 +108,6 @@ def load_training_loop(submission: str):
     return hw1.imitation.run_training_loop
 
 
-def _stub_name(err: BaseException) -> str:
-    import traceback
-
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith("imitation.py")]
-    return frames[-1].name if frames else "a function"
-
 
 def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bool = True) -> dict:
     """Train, then write log.csv, config.json, summary.json and curve.png into ``run_dir``."""
@@ -171,12 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot import hw1.imitation from {args.submission!r}: {err}", file=sys.stderr)
         return 2
     name = args.name or f"{cfg.env}_{cfg.method}_s{cfg.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(args.runs_dir) / name.replace("/", "_").replace(" ", "")
+    run_dir = run_directory(args.runs_dir, name)
     try:
         summary = run(cfg, training_loop, run_dir, args.eval_episodes, progress=not args.no_progress)
     except NotImplementedError as err:
-        print(f"error: {_stub_name(err)} in {args.submission}/hw1/imitation.py is not implemented yet "
-              "(it still raises NotImplementedError)", file=sys.stderr)
+        print(not_implemented_message(err, args.submission, "hw1/imitation.py"), file=sys.stderr)
         return 1
     returns, expert = summary["eval_returns"], summary["expert_eval_returns"]
     mean = sum(returns) / len(returns) if returns else float("nan")

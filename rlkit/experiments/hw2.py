@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from autograder.paths import ROOT
+from rlkit.train import not_implemented_message, run_directory
 
 TASKS = ("CartPole-v1", "InvertedPendulum-v5", "HalfCheetah-v5", "LunarLander-v3")
 
@@ -181,12 +182,6 @@ def run(cfg, functions, run_dir: Path, progress: bool = True, title: str | None 
     return result
 
 
-def _stub_name(err: BaseException) -> str:
-    import traceback
-
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith("returns.py")]
-    return frames[-1].name if frames else "a function"
-
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -197,13 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot import hw2.returns from {args.submission!r}: {err}", file=sys.stderr)
         return 2
     name = args.name or f"{cfg.env}_{cfg.slug}_s{cfg.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(args.runs_dir) / name.replace("/", "_").replace(" ", "")
+    run_dir = run_directory(args.runs_dir, name)
     try:
         result = run(cfg, functions, run_dir, progress=not args.no_progress)
     except NotImplementedError as err:
-        where = _stub_name(err)
-        print(f"error: {where} in {args.submission}/hw2/returns.py is not implemented yet "
-              "(it still raises NotImplementedError)", file=sys.stderr)
+        print(not_implemented_message(err, args.submission, "hw2/returns.py"), file=sys.stderr)
         return 1
     print(f"log: {run_dir / 'log.csv'}")
     print(f"learning curve: {run_dir / 'curve.png'}")
