@@ -1,8 +1,8 @@
 """Command line: ``python -m autograder grade --submission starter``.
 
 Exit status 0 whenever grading completed, whatever the score; 2 when the
-command itself is wrong (no such submission); 3 when the grader failed
-internally on a problem.
+command itself is wrong (no such submission); 3 when the grader cannot grade
+here (the start-up self-check failed) or failed internally on a problem.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from autograder import report
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
-from autograder.runner import grade, select
+from autograder.runner import grade, sealed_paths, select
+from autograder.sandbox import GraderError, prepare, self_check
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +65,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"grading {submission} ({args.assignment}, device {args.device}"
           f"{', public checks only' if reference is None else ''})")
-    print(report.header())
     start = time.monotonic()
+    sealed = sealed_paths(reference, Path(args.results).resolve())
+    try:
+        confinement = prepare(sealed)
+        self_check(submission, args.device, sealed)
+    except GraderError as err:
+        print(f"grader error: {err}", file=sys.stderr)
+        report.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
+        return 3
+    if os.environ.get("GRADER_VERBOSE"):
+        print(confinement.describe())
+    print(report.header())
     results = grade(submission, problems, args.device, reference, args.memory_mb,
                     on_result=lambda r: print(report.line(r), flush=True), time_limit=args.time_limit)
     elapsed = time.monotonic() - start

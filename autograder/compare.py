@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from autograder.harness import NumpyArray, Unsupported
+from autograder.sandbox.wire import NumpyArray, Unsupported
 
 
 class Mismatch(AssertionError):

@@ -65,12 +65,22 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
 
 
 def write_results(path: Path, results: list[Result], execution_time: float) -> None:
+    _write_json(path, results_json(results, execution_time, student_visible_output=True))
+
+
+def write_grader_error(path: Path, message: str, execution_time: float) -> None:
+    """results.json when the grader cannot grade here: no score, the reason for the instructor."""
+    _write_json(path, {"score": 0, "execution_time": round(execution_time, 3), "visibility": "visible",
+                       "output": f"The autograder could not run (not your code's fault): {message}", "tests": []})
+
+
+def _write_json(path: Path, data: dict) -> None:
     """Write results.json atomically, after every sandbox is gone: a fresh temporary
     file (never a guessable name a student could have planted a link at), then a
     rename over whatever is at ``path``, a forged file included."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results_json(results, execution_time, student_visible_output=True), indent=2)
+    text = json.dumps(data, indent=2)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from autograder.compare import Mismatch
 from autograder.problem import REGISTRY, Context, Problem, Reference
-from autograder.sandbox import (DEFAULT_MEMORY_MB, HIDDEN, Limits, NotImplementedYet, Sandbox, SandboxFatal,
-                                StudentException, SubmissionError)
+from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
+                                StudentException, SubmissionError, memory_limit_mb)
 
 
 @dataclass
@@ -55,9 +55,15 @@ def select(assignment: str = "all", problem: str | None = None, with_reference: 
     return sorted(problems, key=lambda p: (p.assignment, p.slow, p.needs_reference, p.name))
 
 
+def sealed_paths(reference: Reference | None, results: Path | None = None) -> list[Path]:
+    """What the child must never read besides the checkout: the reference and the results' folder."""
+    return [p for p in ((reference.root if reference else None), (results.parent if results else None)) if p]
+
+
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
           memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
           time_limit: float | None = None) -> list[Result]:
+    """Grade each problem in a fresh sandbox. Call ``start`` first (the CLI does)."""
     results = []
     for p in problems:
         result = run_problem(p, submission, device, reference, memory_mb, time_limit)
@@ -74,10 +80,9 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     Never raises for anything the submission does: every outcome is a Result, and
     status "error" is kept for failures of the grader itself."""
     start = time.monotonic()
-    hidden = HIDDEN + ((reference.root,) if reference is not None else ())
+    limits = Limits(seconds=time_limit or p.seconds, memory_mb=memory_limit_mb(memory_mb))
     try:
-        sandbox = Sandbox(Path(submission), device, Limits(seconds=time_limit or p.seconds, memory_mb=memory_mb),
-                          hidden=hidden)
+        sandbox = Sandbox(Path(submission), device, limits, sealed=sealed_paths(reference))
     except Exception as err:  # noqa: BLE001 - no child could be started: the grader's problem, not the student's
         result = Result(p, 0.0, "error", f"internal grader error: could not start the sandbox: "
                         f"{type(err).__name__}: {err}", details=traceback.format_exc())
@@ -86,10 +91,13 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     try:
         for module, function in p.stubs:
             sandbox.load(module, function)
-        p.check(Context(sandbox, device, reference))
-        result = Result(p, p.points, "passed", "all checks passed")
+        ctx = Context(sandbox, device, reference)
+        p.check(ctx)
+        result = Result(p, p.points, "passed", "all checks passed", details="\n".join(ctx.notes))
     except NotImplementedYet as err:
-        result = Result(p, 0.0, "failed", f"not implemented yet ({err.function} raises NotImplementedError)")
+        result = Result(p, 0.0, "failed", f"not implemented yet ({err.function} raises NotImplementedError)",
+                        details=f"not implemented yet: {err.function} still raises NotImplementedError"
+                        + (f" at {err.where}" if err.where else ""))
     except SubmissionError as err:
         result = Result(p, 0.0, "failed", str(err))
     except SandboxFatal as err:
@@ -101,7 +109,7 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
                         details=traceback.format_exc())
     finally:
         sandbox.close()
-    result.student_output = sandbox.output_tail_text
+    result.student_output = sandbox.output_tail()
     result.seconds = time.monotonic() - start
     return result
 

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlkit.pg_agent import Adam  # noqa: F401 - torch.optim's update, written out (see its docstring)
 from rlkit.policies import GaussianMLPPolicy
 from rlkit.sampling import EnvPool, episode_returns, policy_actor
 from rlkit.trajectory import Trajectory

@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -31,10 +32,10 @@ def _unpack(bundle: Path, root: Path) -> Path:
     return source
 
 
-def _run(root: Path, grade_args: str) -> dict:
+def _run(root: Path, grade_args: str, wrapper=lambda command: command) -> dict:
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
            "AUTOGRADER_GRADE_ARGS": grade_args}
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True,
+    proc = subprocess.run(wrapper(["bash", str(root / "source" / "run_autograder")]), env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = root / "results" / "results.json"
@@ -131,3 +132,46 @@ def test_student_code_can_neither_read_the_reference_nor_forge_results(bundle, t
     assert "forged" not in tests["hw2/discounted_return"]["output"]
     assert "missing file hw2/policy_gradient.py" in tests["hw2/pg_batch_mean"]["output"]
     assert data["score"] == 0
+
+
+# --------------------------------------------------------------------------- under Gradescope's limits
+from tests import gradescope_box  # noqa: E402
+
+FLAT_FILES = {"hw1": ["imitation.py"], "hw2": ["returns.py", "policy_gradient.py"]}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    paths = build_bundle(tmp_path_factory.mktemp("gradescope-all"), log=lambda *_: None)
+    return {json.loads(zipfile.ZipFile(p).read("gradescope.json"))["assignment"]: p for p in paths}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(gradescope_box.unavailable_reason() is not None,
+                    reason=str(gradescope_box.unavailable_reason()))
+@pytest.mark.parametrize("assignment", ["hw1", "hw2"])
+@pytest.mark.parametrize("kind", ["solutions", "starter"])
+def test_run_autograder_under_gradescopes_default_limits(bundles, tmp_path, assignment, kind):
+    """768 MB and half a CPU (cgroup v1), a flat upload, every problem of the homework (training included):
+    solutions get full marks and starter a clean 0, well inside the 10-minute limit, with no OOM kill."""
+    source = _unpack(bundles[assignment], tmp_path)
+    for name in FLAT_FILES[assignment]:
+        base = SOLUTIONS if kind == "solutions" else source / "starter"
+        (tmp_path / "submission" / name).write_text((base / assignment / name).read_text())
+    tmp_path.chmod(0o755)
+    with gradescope_box.gradescope_box(f"kit-test-{os.getpid()}-{assignment}-{kind}") as box:
+        start = time.monotonic()
+        data = _run(tmp_path, "", wrapper=box.wrap)
+        seconds = time.monotonic() - start
+        peak, oom_kills = box.peak_mb, box.oom_kills
+    print(f"{assignment} {kind}: {seconds:.1f} s, peak {peak:.0f} MB under {gradescope_box.MEMORY_MB} MB")
+    check_results_format(data)
+    assert oom_kills == 0, f"the kernel OOM-killed {oom_kills} process(es) in the box"
+    assert seconds < 300, f"{seconds:.0f} s: too close to Gradescope's 600 s"
+    assert data["tests"], data
+    if kind == "solutions":
+        assert all(t["status"] == "passed" for t in data["tests"]), [t for t in data["tests"] if t["status"] != "passed"]
+        assert data["score"] == sum(t["max_score"] for t in data["tests"])
+    else:
+        assert data["score"] == 0
+        assert all("not implemented yet" in t["output"] for t in data["tests"]), data["tests"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import autograder.sandbox
+import autograder.sandbox.wire
 from autograder.paths import ROOT, SOLUTIONS
 from tests.submissions import (IS_ROOT, ROOT_ONLY_REASON, alive_sandbox_process, grade_dir, grade_source,
                                shared_dir)
@@ -247,7 +247,7 @@ def _digest(paths) -> dict:
 def test_the_grader_files_on_disk_cannot_be_tampered_with(tmp_path):
     import autograder.problems.hw2_returns as problems
 
-    grader_files = [ROOT / "autograder" / "compare.py", ROOT / "autograder" / "harness.py",
+    grader_files = [ROOT / "autograder" / "compare.py", ROOT / "autograder" / "sandbox" / "child.py",
                     ROOT / "autograder" / "runner.py", ROOT / "autograder" / "problems" / "hw2_returns.py"]
     site = next(p for p in sys.path if p.endswith("site-packages"))
     before = _digest(grader_files)
@@ -280,7 +280,7 @@ import torch
 
 class Evil:
     def __reduce__(self):
-        return (exec, ("import autograder.sandbox as s; s.PWNED = True",))
+        return (exec, ("import autograder.sandbox.wire as s; s.PWNED = True",))
 
 def discounted_return(rewards, gamma):
     (conn,) = [o for o in gc.get_objects() if isinstance(o, Connection)]
@@ -311,9 +311,9 @@ def _saved(obj) -> str:
 ], ids=["pickle_exec", "torch_save_exec", "garbage", "ok_not_bool", "unknown_kind", "missing_fields",
         "tensor_not_tensor", "sparse_tensor", "complex_tensor", "deeply_nested", "newline_in_message"])
 def test_a_forged_reply_is_a_failure_never_code_or_an_internal_error(tmp_path, payload):
-    autograder.sandbox.__dict__.pop("PWNED", None)
+    autograder.sandbox.wire.__dict__.pop("PWNED", None)
     result = grade_source(tmp_path, _FORGE.replace("PAYLOAD", payload), time_limit=HANG_LIMIT)
-    assert not getattr(autograder.sandbox, "PWNED", False), "the judge ran code from the child's reply"
+    assert not getattr(autograder.sandbox.wire, "PWNED", False), "the judge ran code from the child's reply"
     assert_zero(result)
     assert "\n" not in result.reason
 
@@ -323,7 +323,7 @@ def test_a_judge_killed_with_sigkill_leaves_a_work_directory_the_next_judge_remo
     import signal
     import subprocess
 
-    from autograder.sandbox import sweep_orphaned_workdirs
+    from autograder.sandbox.processes import sweep_orphaned_workdirs
 
     sub = make_submission(tmp_path, {})
     judge = subprocess.Popen(
@@ -342,7 +342,7 @@ def test_a_judge_killed_with_sigkill_leaves_a_work_directory_the_next_judge_remo
 
 
 def test_the_sweep_leaves_directories_it_does_not_own_by_name(tmp_path):
-    from autograder.sandbox import WORKDIR_PREFIX, sweep_orphaned_workdirs
+    from autograder.sandbox.processes import WORKDIR_PREFIX, sweep_orphaned_workdirs
 
     mine = tmp_path / f"{WORKDIR_PREFIX}{os.getpid()}-abc"
     other = tmp_path / f"{WORKDIR_PREFIX}xyz_123"  # not a pid: not ours to judge

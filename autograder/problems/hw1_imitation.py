@@ -51,12 +51,6 @@ RELABEL_HINT = ("DAgger keeps the learner's observations and replaces its action
 FLOAT = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, width=32)
 
 
-def install_given_module(sandbox) -> None:
-    path = sandbox.code_dir / f"{GIVEN_MODULE}.py"
-    path.write_text(GIVEN_SOURCE)
-    path.chmod(0o644)
-
-
 def _seeded(seed: int, build):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -174,7 +168,7 @@ def check_bc_loss(ctx):
 @problem("hw1", "bc_loss_gradient", points=2, stubs=[(MODULE, "bc_loss")], hint=GRAD_HINT)
 def check_bc_loss_gradient(ctx):
     """bc_loss is differentiable: its gradient with respect to the policy's parameters is ∇θ of the mean NLL."""
-    install_given_module(ctx.sandbox)
+    ctx.sandbox.write_given_module(GIVEN_MODULE, GIVEN_SOURCE)
     ctx.sandbox.load(GIVEN_MODULE, "bc_loss_gradients")
     grads_of = ctx.student(GIVEN_MODULE, "bc_loss_gradients")
 
@@ -516,7 +510,7 @@ def judge_returns(params) -> list[float]:
 
 
 def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
-    install_given_module(ctx.sandbox)
+    ctx.sandbox.write_given_module(GIVEN_MODULE, GIVEN_SOURCE)
     ctx.sandbox.load(GIVEN_MODULE, "train_for_grader")
     train = ctx.student(GIVEN_MODULE, "train_for_grader")
     expert = sum(expert_returns()) / EVAL_EPISODES

@@ -43,13 +43,6 @@ HINT = ("the policy-gradient step weights ∇ log π(a_t|s_t) by your advantages
         "V(s_T) dropped on truncation, or outputs that are not float tensors of shape [T]")
 
 
-def install_given_module(sandbox) -> None:
-    """Put the one-line shim next to the submission's modules (after the copy: it wins over a same-named file)."""
-    path = sandbox.code_dir / f"{GIVEN_MODULE}.py"
-    path.write_text(GIVEN_SOURCE)
-    path.chmod(0o644)
-
-
 def policy_from_parameters(params) -> torch.nn.Module:
     """The judge's own CategoricalMLPPolicy for CartPole, loaded with the child's parameters (checked)."""
     from rlkit.policies import CategoricalMLPPolicy
@@ -90,7 +83,7 @@ def check_cartpole_training(ctx):
     ctx.student(MODULE, "discounted_reward_to_go")(r, 0.99)
     ctx.student(MODULE, "generalized_advantages")(r, v, 0.99, 0.97, False)
 
-    install_given_module(ctx.sandbox)
+    ctx.sandbox.write_given_module(GIVEN_MODULE, GIVEN_SOURCE)
     ctx.sandbox.load(GIVEN_MODULE, "train_for_grader")
     train = ctx.student(GIVEN_MODULE, "train_for_grader")
     attempts = []

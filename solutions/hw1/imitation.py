@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlkit.imitation import Adam, ImitationConfig, ReplayBuffer
+from rlkit.imitation import ImitationConfig, ReplayBuffer
 from rlkit.trajectory import Trajectory
 
 
@@ -159,7 +159,7 @@ def dagger_relabel(expert: Callable[[Tensor], Tensor], trajectories: Sequence[Tr
 
 
 # ============================================================================ the training loop
-def train_policy(policy: nn.Module, optimizer: Adam, buffer: ReplayBuffer,
+def train_policy(policy: nn.Module, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer,
                  cfg: ImitationConfig, generator: torch.Generator) -> list[float]:
     """``cfg.train_steps_per_iter`` gradient steps of behavioral cloning on the buffer.
 
@@ -198,8 +198,7 @@ def run_training_loop(env: gym.Env, policy: nn.Module, expert: Callable[[Tensor]
     Returns one log row per iteration (the given code fills it in).
     """
     generator = torch.Generator().manual_seed(cfg.seed)
-    # rlkit's Adam: the same update as torch.optim.Adam (which the grader's sandbox cannot import)
-    optimizer = Adam(policy.parameters(), lr=cfg.learning_rate)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
     buffer = ReplayBuffer(cfg.max_replay_buffer_size)
     n_iter = 1 if cfg.method == "bc" else cfg.n_iter
     log, env_steps = [], 0

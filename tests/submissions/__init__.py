@@ -16,7 +16,8 @@ from pathlib import Path
 from autograder.problem import Reference
 from autograder.runner import Result, run_problem, select
 from autograder.paths import SOLUTIONS
-from autograder.sandbox import SANDBOX_UID_BASE, SANDBOX_UID_COUNT
+from autograder.sandbox import isolation
+from autograder.sandbox.isolation import SANDBOX_UID_BASE, SANDBOX_UID_COUNT
 from tests.conftest import make_submission
 
 RETURNS = "hw2/returns.py"
@@ -41,12 +42,15 @@ def grade_dir(submission: Path, problem: str, *, time_limit: float = 20, memory_
 
 @contextlib.contextmanager
 def shared_dir():
-    """A world-writable folder the sandboxed child (another uid) can write into."""
+    """A world-writable folder the sandboxed child (another uid, under Landlock) can write into."""
     path = Path(tempfile.mkdtemp(prefix="grader-attack-"))
     os.chmod(path, 0o777)
+    saved = isolation.EXTRA_WRITABLE
+    isolation.EXTRA_WRITABLE = (*saved, str(path))
     try:
         yield path
     finally:
+        isolation.EXTRA_WRITABLE = saved
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,0 +1,19 @@
+"""Run student functions in a confined child process; judge the data it sends back.
+
+    judge.py      the judge's side: Sandbox (start, call, kill), prepare, self_check
+    child.py      the child's side: confine, import the submission, answer requests
+    wire.py       what travels between them, and how the judge checks a reply
+    isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
+    landlock.py   Linux's unprivileged file-system sandbox, through its system calls
+    limits.py     time and memory limits (memory capped by the machine's cgroup)
+    processes.py  killing what a child left running; work folders of dead judges
+    errors.py     what can go wrong, as the judge sees it
+"""
+
+from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
+                                       SubmissionError)
+from autograder.sandbox.judge import Sandbox, prepare, self_check
+from autograder.sandbox.limits import DEFAULT_MEMORY_MB, Limits, memory_limit_mb
+
+__all__ = ["DEFAULT_MEMORY_MB", "GraderError", "Limits", "NotImplementedYet", "Sandbox", "SandboxFatal",
+           "StudentException", "SubmissionError", "memory_limit_mb", "prepare", "self_check"]

@@ -1,0 +1,319 @@
+"""The child: confine itself, import the submission, answer the judge's requests.
+
+``child_main`` runs in a process forked from the fork server (which has imported
+trusted modules only). It confines itself (``isolation.apply``), sends READY, and
+then serves requests until told to exit. Every reply is data (``wire.pack``);
+a failure carries the innermost frame of the student's own code as fields.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import hashlib
+import importlib
+import io
+import os
+import pickle
+import random
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autograder.sandbox import isolation, wire
+from autograder.sandbox.wire import TRAJECTORY_FIELDS, failure, pack
+from rlkit.trajectory import Trajectory
+
+DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills a child that ran out of time
+DUMP_MARKER = "\n--- grader: where your code was when the time ran out ---\n"
+
+
+def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: int, seconds: float,
+               device: str) -> None:
+    """Entry point of the sandboxed child (runs after the fork)."""
+    _redirect_output(output.fileno())
+    output.close()
+    os.setsid()
+    _close_inherited_fds(keep={conn.fileno(), 1, 2})
+    isolation.become_subreaper()
+    _set_environment(home)
+    isolation.apply(confinement, memory_mb, seconds, device)
+    if not isolation.rlimit_as_applies(device):
+        _start_memory_watchdog(memory_mb)
+    faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=False, chain=False)
+    _forget_submission_modules(code_dir, confinement.sys_path)
+    torch.set_num_threads(1)
+    _make_entropy_deterministic()
+    conn.send_bytes(wire.READY)  # the judge starts the problem's clock now, not while the fork server warms up
+    modules: dict[str, object] = {}
+    while True:
+        try:
+            request = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        if request["op"] == "exit":
+            return
+        try:
+            reply = _serve(request, modules, code_dir, device, memory_mb)
+        except BaseException as err:  # noqa: BLE001 - the child must always answer
+            reply = failure("error", type(err).__name__, str(err)[:500])
+        buffer = io.BytesIO()
+        try:
+            torch.save(reply, buffer)
+        except Exception as err:  # noqa: BLE001
+            buffer = io.BytesIO()
+            torch.save(failure("error", type(err).__name__, f"the returned value could not be sent back: {err}"),
+                       buffer)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.send_bytes(buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- setting up
+def _redirect_output(fd: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def _close_inherited_fds(keep: set[int]) -> None:
+    """Close what the fork server handed down (its alive pipe, the resource tracker's
+    pipe, sentinels): student code must reach nothing but its own pipe and output."""
+    from multiprocessing import resource_tracker
+
+    low = 3
+    for fd in sorted(keep | {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    tracker = resource_tracker._resource_tracker
+    tracker._fd, tracker._pid = None, None
+
+
+def _set_environment(home: str) -> None:
+    tmp = os.path.join(home, "tmp")  # made by the judge, owned by the child's uid
+    os.chdir(home)
+    os.environ.update(HOME=home, TMPDIR=tmp, MPLBACKEND="Agg", MPLCONFIGDIR=tmp, USER="student",
+                      LOGNAME="student", TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "inductor"))
+    import tempfile
+
+    tempfile.tempdir = tmp
+
+
+def _forget_submission_modules(code_dir: str, python_paths) -> None:
+    sys.path[:] = [code_dir, *python_paths]
+    for name in list(sys.modules):
+        if name.split(".")[0] in {"hw1", "hw2", "solutions", "reference"}:
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _start_memory_watchdog(memory_mb: int) -> None:
+    """Where RLIMIT_AS does not hold (macOS, no /proc, CUDA): end the child once its
+    peak resident memory passes the limit. ru_maxrss needs no /proc."""
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale + memory_mb * 2**20
+
+    def watch():
+        while True:
+            if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale > limit:
+                os.write(2, f"\nout of memory: the limit is {memory_mb} MB above the baseline\n".encode())
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, name="grader-memory-watchdog", daemon=True).start()
+
+
+_entropy = {"seed": b"", "counter": 0}
+
+
+def _deterministic_urandom(n: int) -> bytes:
+    """os.urandom's stand-in in the child: a hash chain restarted before every call,
+    so that np.random.default_rng(), random.SystemRandom() and secrets give the
+    same numbers on every grading run."""
+    n = int(n)
+    out = bytearray()
+    while len(out) < n:
+        _entropy["counter"] += 1
+        out += hashlib.sha256(_entropy["seed"] + _entropy["counter"].to_bytes(8, "little")).digest()
+    return bytes(out[:n])
+
+
+def _make_entropy_deterministic() -> None:
+    os.urandom = _deterministic_urandom
+    random._urandom = _deterministic_urandom  # used by SystemRandom, hence by secrets and numpy's SeedSequence
+
+
+def _seed_everything() -> None:
+    _entropy["seed"], _entropy["counter"] = b"grader", 0
+    # torch.manual_seed also queues seeding of every lazy accelerator (capturing a stack
+    # trace each time): half the cost of a small call. Seed the CPU generator, and CUDA
+    # only once it is in use.
+    torch.default_generator.manual_seed(0)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(0)
+    np.random.seed(0)
+    random.seed(0)
+
+
+# --------------------------------------------------------------------------- serving requests
+def _serve(request: dict, modules: dict, code_dir: str, device: str, memory_mb: int) -> dict:
+    op = request["op"]
+    if op == "load":
+        return _load(request["module"], request["function"], modules, code_dir)
+    if op == "selfcheck":
+        return _selfcheck(request["modules"], request["paths"], code_dir)
+    fn = getattr(modules[request["module"]], request["function"])
+    if op == "call":
+        return _call(fn, request, device, code_dir, memory_mb)
+    if op == "map":
+        values = []
+        for index, (args, kwargs) in enumerate(request["calls"]):
+            reply = _call(fn, {**request, "args": args, "kwargs": kwargs}, device, code_dir, memory_mb)
+            if not reply["ok"]:
+                reply["message"] = f"{reply.get('message', '')} (call {index + 1} of {len(request['calls'])})"
+                return reply
+            values.append(reply["value"])
+        return {"ok": True, "value": {"__list__": values}, "mutated": [], "grads": None}
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _ok(value=None) -> dict:
+    return {"ok": True, "value": pack(value), "mutated": [], "grads": None}
+
+
+def _load(module: str, function: str, modules: dict, code_dir: str) -> dict:
+    rel = module.replace(".", "/") + ".py"
+    if not (Path(code_dir) / rel).is_file():
+        return failure("load", "FileNotFoundError", f"missing file {rel}: the submission has no {rel}")
+    try:
+        modules[module] = importlib.import_module(module)
+    except SyntaxError as err:  # the file and line of the error itself, which may be another module
+        frame = {"file": _relative(err.filename, code_dir) or rel, "line": err.lineno,
+                 "code": (err.text or "").strip()}
+        return failure("load", type(err).__name__, err.msg or "invalid syntax", frame)
+    except BaseException as err:  # noqa: BLE001
+        return failure("load", type(err).__name__, f"importing {rel} raised {type(err).__name__}: {str(err)[:300]}",
+                       student_frame(err, code_dir))
+    if not callable(getattr(modules[module], function, None)):
+        return failure("load", "AttributeError", f"{rel} does not define a function `{function}`")
+    return _ok()
+
+
+def _selfcheck(module_names: list[str], paths: list[str], code_dir: str) -> dict:
+    """Can this child import what the judge can, and read its copy of the submission?"""
+    problems = []
+    for name in module_names:
+        try:
+            importlib.import_module(name)
+        except BaseException as err:  # noqa: BLE001
+            problems.append(f"import {name}: {type(err).__name__}: {err}")
+    for path in [*paths, *(str(p) for p in Path(code_dir).rglob("*") if p.is_file())]:
+        try:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                with open(path, "rb") as f:
+                    f.read(1)
+        except OSError as err:
+            problems.append(f"read {path}: {type(err).__name__}: {err.strerror}")
+    return _ok(problems)
+
+
+def _to_device(x, device: str):
+    if device == "cpu":
+        return x
+    if isinstance(x, (torch.Tensor, torch.nn.Module, Trajectory)):
+        return x.to(device)
+    if isinstance(x, list):
+        return [_to_device(v, device) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_to_device(v, device) for v in x)
+    return x
+
+
+def _tensors_in(x) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, Trajectory):
+        return [getattr(x, f) for f in TRAJECTORY_FIELDS if isinstance(getattr(x, f), torch.Tensor)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors_in(v)]
+    if isinstance(x, torch.nn.Module):
+        return [p.data for p in x.parameters()]
+    return []
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point():
+        return bool(((a == b) | (a.isnan() & b.isnan())).all())
+    return bool((a == b).all())
+
+
+def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int) -> dict:
+    args = list(_to_device(request["args"], device))
+    kwargs = {k: _to_device(v, device) for k, v in request["kwargs"].items()}
+    for index in request.get("grad_wrt", ()):
+        args[index] = args[index].detach().clone().requires_grad_(True)
+    before = [[t.detach().clone() for t in _tensors_in(a)] for a in args]
+    _seed_everything()
+    try:
+        value = fn(*args, **kwargs)
+    except NotImplementedError as err:
+        return failure("not_implemented", "NotImplementedError", str(err), student_frame(err, code_dir))
+    except MemoryError:
+        return failure("error", "MemoryError", f"ran out of memory (the limit is {memory_mb} MB above the baseline)")
+    except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+        message = str(err)[:500]
+        if isinstance(err, SystemExit):
+            message = f"your code called sys.exit({err.code!r}) / exit()"
+        elif isinstance(err, KeyboardInterrupt):
+            message = "your code raised KeyboardInterrupt"
+        elif "can't allocate memory" in message or "out of memory" in message.lower():
+            message = f"ran out of memory (the limit is {memory_mb} MB above the baseline): {message[:200]}"
+        return failure("error", type(err).__name__, message, student_frame(err, code_dir))
+    mutated = [i for i, (a, old) in enumerate(zip(args, before))
+               if any(not _same(new.detach(), o) for new, o in zip(_tensors_in(a), old))]
+    grads = None
+    if request.get("grad_wrt"):
+        grads = _grads(value, [args[i] for i in request["grad_wrt"]], request.get("cotangent"))
+    return {"ok": True, "value": pack(value), "mutated": mutated, "grads": pack(grads)}
+
+
+def _grads(value, inputs: list[torch.Tensor], cotangent):
+    """d⟨cotangent, value⟩/d inputs, or the reason there is none."""
+    if not isinstance(value, torch.Tensor):
+        return "the returned value is not a tensor"
+    if not value.requires_grad:
+        return "the returned tensor does not require grad (was it detached, or computed outside autograd?)"
+    weight = torch.ones_like(value) if cotangent is None else cotangent.to(device=value.device, dtype=value.dtype)
+    grads = torch.autograd.grad((value * weight).sum(), inputs, allow_unused=True)
+    return [("no gradient reaches this input" if g is None else g) for g in grads]
+
+
+def _relative(filename: str | None, code_dir: str) -> str:
+    if not filename or not os.path.abspath(filename).startswith(code_dir + os.sep):
+        return ""
+    return os.path.relpath(filename, code_dir)
+
+
+def student_frame(err: BaseException, code_dir: str) -> dict:
+    """The innermost frame of the student's own code: function, file (relative), line, code."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if _relative(f.filename, code_dir)]
+    if not frames:
+        return {}
+    f = frames[-1]
+    return {"function": f.name, "file": _relative(f.filename, code_dir), "line": f.lineno,
+            "code": (f.line or "").strip()}

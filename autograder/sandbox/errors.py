@@ -1,0 +1,39 @@
+"""What can go wrong in a sandbox, as the judge sees it.
+
+Student outcomes (``NotImplementedYet``, ``SubmissionError``, ``StudentException``,
+``SandboxFatal``) cost the problem its points. ``GraderError`` is the grader's own
+failure (the sandbox cannot start, the start-up self-check failed): it stops the
+grade with exit status 3 and is never turned into a student's failure.
+"""
+
+from __future__ import annotations
+
+
+class GraderError(RuntimeError):
+    """The grader cannot grade here; the message says why and what to do."""
+
+
+class SandboxFatal(BaseException):
+    """The child is gone (timed out, crashed, exited). Derives from BaseException
+    so that Hypothesis aborts at once instead of trying to shrink it."""
+
+
+class NotImplementedYet(BaseException):
+    """A stub still raises NotImplementedError; ``function`` and ``where`` come from the child's frame."""
+
+    def __init__(self, function: str, where: str = ""):
+        super().__init__(function)
+        self.function, self.where = function, where
+
+
+class SubmissionError(BaseException):
+    """The submission cannot be loaded: missing file, syntax error, missing function."""
+
+
+class StudentException(Exception):
+    """Student code raised an ordinary exception. An ``Exception``, so Hypothesis
+    shrinks the input that triggers it."""
+
+    def __init__(self, function: str, type_name: str, message: str, where: str):
+        self.function, self.type_name, self.message, self.where = function, type_name, message, where
+        super().__init__(f"{function} raised {type_name}: {message}" + (f"\n  at {where}" if where else ""))

@@ -1,0 +1,452 @@
+"""The judge's side of a sandbox: start a child, send requests, read data back.
+
+The judge (this process) never imports student code. A ``Sandbox`` holds one
+child process and one copy of the submission; ``call`` runs a student function
+there and returns only data (see ``wire``). Whatever the student code does in
+the child (hang, crash, exit, monkeypatch, forge replies, print without end)
+can only change the data the judge receives, never how the judge scores it.
+
+Children are forked from a fork server that has imported torch, numpy,
+gymnasium and the given code, but nothing of the submission or the reference,
+so a fresh child per problem costs milliseconds rather than a torch import.
+
+Before grading, ``prepare`` sweeps the work folders of dead judges (and, in uid
+mode, protects the sealed folders), and ``self_check`` runs one child under the
+same confinement to prove that it can import what the judge can.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import multiprocessing
+import os
+import pickle
+import re
+import shutil
+import signal
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+from autograder.paths import ROOT, SOLUTIONS
+from autograder.sandbox import child, isolation, processes, wire
+from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
+                                       SubmissionError)
+from autograder.sandbox.limits import Limits
+
+# Imported once by the fork server, so every child starts with them (torch.optim brings torch._dynamo: 1.4 s).
+# The grader's own modules among them are those whose objects requests carry (unpickled in the child, which
+# cannot read the grader's files).
+PRELOAD = ["torch", "torch.optim", "numpy", "gymnasium", "rlkit.trajectory", "rlkit.policies", "rlkit.imitation",
+           "rlkit.pg_agent", "autograder.tabular", "autograder.sandbox.child"]
+# The folders the child must never read: the checkout (solutions/, tests/, .git, the grader) except what
+# isolation.GIVEN_CODE exposes, and the judge's results. Landlock seals them all; uid mode chmods these.
+SEALED = (ROOT,)
+PROTECTED_IN_UID_MODE = (SOLUTIONS, ROOT / ".git", ROOT / "tests")
+STARTUP_SECONDS = 300  # a cold fork server imports torch first; not charged to the student
+DUMP_WAIT_SECONDS = 0.5
+# Modules the start-up self-check imports in a confined child: lazy standard-library imports, the optimiser
+# and functional APIs students use, and the given code. Those the judge cannot import are left out.
+SELF_CHECK_MODULES = ("ctypes.wintypes", "decimal", "sqlite3", "torch.optim", "torch.func", "torch.distributions",
+                      "gymnasium.envs.box2d", "gymnasium.envs.mujoco", "scipy", "rlkit.sampling")
+
+
+# --------------------------------------------------------------------------- the fork server
+_context = None
+
+
+def _mp_context():
+    """One fork server per judge process, preloaded with trusted modules only."""
+    global _context
+    if _context is None:
+        from multiprocessing import forkserver
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        # A fixed hash seed: student code iterating over a set of strings sees the same order every run.
+        saved = os.environ.get("PYTHONHASHSEED")
+        os.environ["PYTHONHASHSEED"] = "0"
+        try:
+            forkserver.ensure_running()
+        finally:
+            if saved is None:
+                del os.environ["PYTHONHASHSEED"]
+            else:
+                os.environ["PYTHONHASHSEED"] = saved
+        _context = context
+    return _context
+
+
+# --------------------------------------------------------------------------- grader start
+def prepare(sealed=()) -> isolation.Confinement:
+    """Once per grade, before any sandbox: remove the work folders of dead judges and, in uid
+    mode, take the sealed folders' permissions away from other users. Returns the plan's shape."""
+    processes.sweep_orphaned_workdirs()
+    mode, _ = isolation.chosen_mode()
+    if mode == "uid" and isolation.drop_privileges_wanted():
+        isolation.protect([*PROTECTED_IN_UID_MODE, *sealed])
+    return isolation.plan(Path("/nonexistent"), [*SEALED, *sealed])
+
+
+def self_check(submission: Path, device: str = "cpu", sealed=()) -> None:
+    """One child, under the same confinement as every problem's, imports SELF_CHECK_MODULES
+    (those the judge can find) and reads its copy of the submission. Raises GraderError
+    naming what it could not reach and what to do; never a student's failure."""
+    names = [m for m in SELF_CHECK_MODULES if _findable(m)]
+    with Sandbox(submission, device, Limits(seconds=120, memory_mb=1024), sealed=sealed) as box:
+        try:
+            reply = box.request({"op": "selfcheck", "modules": names, "paths": [str(p) for p in isolation.GIVEN_CODE]},
+                                "the start-up self-check")
+        except (SandboxFatal, RuntimeError) as err:
+            raise GraderError(f"the sandbox could not start: {err}") from None
+        problems = reply.get("value") if reply.get("ok") else [reply.get("message", "no reply")]
+        if problems:
+            raise GraderError(_self_check_advice(box.confinement, problems))
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _self_check_advice(conf: isolation.Confinement, problems: list) -> str:
+    paths = sorted({m.group(1) for p in problems for m in [re.search(r"(/[^\s:']+)", str(p))] if m}
+                   | {_origin(m.group(1)) for p in problems for m in [re.match(r"import ([\w.]+):", str(p))] if m})
+    blocked = [_first_blocked(p) for p in paths]
+    lines = ["the sandboxed child cannot reach what the grader needs, so no problem can be graded fairly:",
+             *[f"  {p}" for p in problems[:8]], f"({conf.describe()})"]
+    if any(blocked):
+        lines.append(f"the first folder it cannot enter: {next(b for b in blocked if b)}")
+    if conf.mode == "uid":
+        lines.append("this kernel has no Landlock, so the child (another uid) relies on file permissions: make "
+                     "Python, the virtualenv and the checkout readable by other users (chmod o+rx on each parent "
+                     "folder), install them outside /root, or set GRADER_NO_PRIVDROP=1 to grade as root without "
+                     "file isolation")
+    else:
+        lines.append("please report this with the lines above")
+    return "\n".join(lines)
+
+
+def _origin(module: str) -> str:
+    """Where the judge finds ``module`` (the file the child could not reach)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return ""
+    return (spec.origin or "") if spec else ""
+
+
+def _first_blocked(path: str) -> str:
+    """The first ancestor of ``path`` that others cannot enter (mode lacks o+x), if any."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        folder = Path(*parts[:i])
+        try:
+            if folder.is_dir() and not os.stat(folder).st_mode & stat.S_IXOTH:
+                return f"{folder} (mode {stat.S_IMODE(os.stat(folder).st_mode):o})"
+        except OSError:
+            return str(folder)
+    return ""
+
+
+# --------------------------------------------------------------------------- output
+class OutputCapture:
+    """Drains the child's stdout and stderr from a pipe in a thread, keeping the first
+    ``keep`` bytes and the last few times ``keep``, and counting the rest: printing
+    costs the child nothing but the write, and never fills a disk or the judge's memory."""
+
+    def __init__(self, read_fd: int, keep: int = 4096):
+        self.keep, self.total = keep, 0
+        self.head = b""
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_size = 0
+        self._fd = read_fd
+        self._thread = threading.Thread(target=self._drain, name="sandbox-output", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if len(self.head) < self.keep:
+                room = self.keep - len(self.head)
+                self.head, chunk = self.head + chunk[:room], chunk[room:]
+            if chunk:
+                self._tail.append(chunk)
+                self._tail_size += len(chunk)
+                while self._tail_size - len(self._tail[0]) >= 4 * self.keep:
+                    self._tail_size -= len(self._tail.popleft())
+        os.close(self._fd)
+
+    def since(self, offset: int) -> str:
+        """What arrived after the first ``offset`` bytes (as far as the kept tail reaches)."""
+        after = self.total - max(offset, len(self.head))
+        return b"".join(self._tail)[-after:].decode("utf-8", "replace") if after > 0 else ""
+
+    def text(self) -> str:
+        tail = b"".join(self._tail)[-self.keep:]
+        if self.total <= len(self.head) + len(tail):
+            return (self.head + tail).decode("utf-8", "replace")
+        return (self.head.decode("utf-8", "replace")
+                + f"\n[… your code printed {_size(self.total)}; the first and last {_size(self.keep)} are kept …]\n"
+                + tail.decode("utf-8", "replace"))
+
+    def finish(self, timeout: float = 2.0) -> None:
+        self._thread.join(timeout)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+# --------------------------------------------------------------------------- the sandbox
+class Sandbox:
+    """One child process, holding one copy of the submission.
+
+    ``call`` runs a student function; its budget is what is left of
+    ``limits.seconds`` for the whole sandbox (one problem).
+    """
+
+    def __init__(self, submission: Path, device: str = "cpu", limits: Limits | None = None, sealed=()):
+        self.limits = limits or Limits()
+        self.device = device
+        self.workdir = processes.new_workdir()
+        self.code_dir = self.workdir / "submission"
+        self.home = self.workdir / "home"
+        copy_submission(Path(submission), self.code_dir)
+        (self.home / "tmp").mkdir(parents=True)
+        self.confinement = isolation.plan(self.workdir, [*SEALED, *sealed], device)
+        if self.confinement.ids:
+            for path in [self.workdir, *self.workdir.rglob("*")]:
+                os.chown(path, *self.confinement.ids, follow_symlinks=False)
+        self._closed = False
+        ctx = _mp_context()
+        self._conn, child_conn = ctx.Pipe(duplex=True)
+        out_read, out_write = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=child.child_main,
+            args=(child_conn, out_write, str(self.code_dir), str(self.home), self.confinement,
+                  self.limits.memory_mb, self.limits.seconds, device),
+            daemon=True,
+        )
+        self._deadline = None  # set when the child is ready: the clock counts student code only
+        self._process.start()
+        child_conn.close()
+        out_write.close()
+        self.output = OutputCapture(os.dup(out_read.fileno()))
+        out_read.close()
+
+    def write_given_module(self, name: str, source: str) -> None:
+        """A module of the grader's next to the submission's (after the copy: it wins over a same-named file)."""
+        path = self.code_dir / f"{name}.py"
+        path.write_text(source)
+        path.chmod(0o644)
+        if self.confinement.ids:
+            os.chown(path, *self.confinement.ids)
+
+    # -- requests
+    def load(self, module: str, function: str) -> None:
+        """Import ``module`` from the submission and check it defines ``function``."""
+        reply = self.request({"op": "load", "module": module, "function": function}, f"importing {module}")
+        if not reply["ok"]:
+            if reply["kind"] == "fatal":
+                raise SandboxFatal(reply["message"])
+            raise SubmissionError(load_message(reply))
+
+    def call(self, module: str, function: str, args: tuple = (), kwargs: dict | None = None,
+             grad_wrt: tuple[int, ...] = (), cotangent=None):
+        """Call ``module.function(*args, **kwargs)`` in the child.
+
+        Returns the decoded reply: ``value``, ``mutated`` (indices of tensor
+        arguments the call modified in place), ``grads``.
+        """
+        request = {"op": "call", "module": module, "function": function, "args": args,
+                   "kwargs": kwargs or {}, "grad_wrt": grad_wrt, "cotangent": cotangent}
+        return self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
+
+    def map(self, module: str, function: str, calls: list[tuple[tuple, dict]]):
+        """Many calls in one round trip; returns the list of values."""
+        request = {"op": "map", "module": module, "function": function, "calls": calls}
+        reply = self._checked(self.request(request, f"{function} (x{len(calls)})"), function)
+        return reply["value"]
+
+    def _checked(self, reply: dict, function: str) -> dict:
+        if reply["ok"]:
+            return reply
+        if reply["kind"] == "not_implemented":
+            raise NotImplementedYet(reply.get("function") or function, wire.where(reply))
+        if reply["kind"] == "fatal":
+            raise SandboxFatal(reply["message"])
+        raise StudentException(function, reply["type"], reply["message"], wire.where(reply))
+
+    def _wait_ready(self, what: str) -> None:
+        """Wait for the child to finish confining itself (no student code runs before)."""
+        if not self._conn.poll(STARTUP_SECONDS):
+            self.kill()
+            raise RuntimeError(f"the sandbox did not start within {STARTUP_SECONDS} s")
+        try:
+            ready = self._conn.recv_bytes(64)
+        except (EOFError, OSError):
+            raise RuntimeError(f"the sandbox died while starting: {self._death_reason(what)}") from None
+        if ready != wire.READY:
+            raise RuntimeError("the sandbox sent an unexpected greeting")
+        self._deadline = time.monotonic() + self.limits.seconds
+
+    def request(self, request: dict, what: str) -> dict:
+        if self._deadline is None:
+            self._wait_ready(what)
+        if not self._process.is_alive():
+            raise SandboxFatal(self._death_reason(what))
+        try:
+            self._conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            raise SandboxFatal(self._death_reason(what)) from None
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0 or not self._conn.poll(remaining):
+            where = self._where_it_hangs()
+            self.kill()
+            raise SandboxFatal(f"timed out: the problem's time limit of {self.limits.seconds:g} s ran out while "
+                               f"running {what}" + (f"; your code was at {where}" if where else ""))
+        try:
+            payload = self._conn.recv_bytes(wire.MAX_REPLY_BYTES)
+        except EOFError:
+            raise SandboxFatal(self._death_reason(what)) from None
+        except OSError:  # more than MAX_REPLY_BYTES, or a broken stream
+            self.kill()
+            raise SandboxFatal(f"the reply to {what} was unreadable or larger than "
+                               f"{wire.MAX_REPLY_BYTES // 2**20} MB") from None
+        return wire.decode(payload)
+
+    def _where_it_hangs(self) -> str:
+        """Ask the child for a stack dump (faulthandler) and return its innermost frame in the submission."""
+        offset = self.output.total
+        try:
+            os.kill(self._process.pid, child.DUMP_SIGNAL)
+        except OSError:
+            return ""
+        end = time.monotonic() + DUMP_WAIT_SECONDS
+        frame = ""
+        while time.monotonic() < end and not frame:
+            time.sleep(0.05)
+            frame = _innermost_student_frame(self.output.since(offset), str(self.code_dir))
+        return frame
+
+    def _death_reason(self, what: str) -> str:
+        self._process.join(timeout=5)
+        self.output.finish(timeout=1)
+        code = self._process.exitcode
+        if code is None:
+            return f"the child process stopped answering while running {what}"
+        if code < 0:
+            name = signal.Signals(-code).name
+            extra = " (killed: out of memory?)" if name == "SIGKILL" else ""
+            extra = " (CPU time limit)" if name == "SIGXCPU" else extra
+            reason = f"the process running your code died with {name}{extra} while running {what}"
+        else:
+            reason = f"the process running your code exited with status {code} while running {what}"
+        last = self.output.text().strip().splitlines()[-6:]
+        return reason + ("; its last output:\n    " + "\n    ".join(last) if last else "")
+
+    # -- output and cleanup
+    def output_tail(self) -> str:
+        """What the student's code printed (stdout and stderr), capped: head and tail kept."""
+        return self.output.text()
+
+    def kill(self) -> None:
+        """Kill the child and everything it started: its descendants (orphans are
+        re-parented to it, a subreaper), its process group and, when the judge is
+        root, every process of the sandbox uid (daemons that escaped included)."""
+        pid = self._process.pid
+        if pid is not None:
+            processes.kill_tree(pid)
+            processes.kill_group(pid)
+        if self.confinement.ids:
+            processes.kill_uid(self.confinement.ids[0])
+        self._process.join(timeout=5)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._process.pid is not None:
+            processes.kill_tree(self._process.pid)  # while the child lives, it is the parent of every orphan
+        if self._process.is_alive():
+            try:
+                self._conn.send_bytes(pickle.dumps({"op": "exit"}))
+                self._process.join(timeout=1)
+            except (BrokenPipeError, OSError):
+                pass
+        self.kill()
+        self._conn.close()
+        self.output.finish()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_message(reply: dict) -> str:
+    """A load failure as one line: the file and line first, then the error."""
+    where = wire.where(reply)
+    if reply.get("type") in ("SyntaxError", "IndentationError", "TabError") and reply.get("file"):
+        code = f": {reply['code']}" if reply.get("code") else ""
+        return f"{reply['file']}, line {reply['line']}: {reply['type']}: {reply['message']}{code}"
+    return reply["message"] + (f" (at {where})" if where else "")
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
+
+
+def _innermost_student_frame(dump: str, code_dir: str) -> str:
+    for path, line, function in _FRAME.findall(dump):  # faulthandler lists the most recent call first
+        if path.startswith(code_dir + os.sep):
+            return f"{os.path.relpath(path, code_dir)}:{line} in {function}"
+    return ""
+
+
+COPIED_SUFFIXES = {".py", ".json", ".txt", ".npz", ".pt"}
+
+
+def copy_submission(src: Path, dst: Path) -> None:
+    """Copy the submission's regular files (the child must not edit the original).
+
+    Symbolic links are skipped, never followed: the judge copies as root, and a
+    link to ``solutions/`` would otherwise hand the reference to the child."""
+    dst.mkdir(parents=True)
+    if not src.is_dir():
+        return
+    for folder, dirs, files in os.walk(src, followlinks=False):
+        rel_dir = Path(folder).relative_to(src)
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")
+                   and not os.path.islink(os.path.join(folder, d))]
+        for name in files:
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix not in COPIED_SUFFIXES or not name.isprintable():
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:  # a symlink (ELOOP), a fifo, unreadable
+                continue
+            with os.fdopen(fd, "rb") as source:
+                st = os.fstat(source.fileno())
+                if not stat.S_ISREG(st.st_mode) or st.st_size >= 50_000_000:
+                    continue
+                (dst / rel_dir).mkdir(parents=True, exist_ok=True)
+                with open(dst / rel_dir / name, "wb") as target:
+                    shutil.copyfileobj(source, target)
