@@ -44,9 +44,11 @@ train: $(STAMP)
 experiments: $(STAMP)
 	$(PY) -m rlkit.experiments.hw2_sets --submission "$(SUBMISSION)" --set $(or $(SET),cartpole) $(ARGS)
 
-## instructor: train the hw1 SAC experts and write their weights and demonstrations into rlkit/experts/
+## instructor: train (or resume) the hw1 MuJoCo experts, one task after another or ENV=Hopper-v5;
+## each improved actor goes to rlkit/experts/ (checkpoints in ~/.cache/rl-homework-kit/experts/)
 experts: $(STAMP)
-	$(PY) -m rlkit.experts.train --all --steps $(or $(STEPS),1000000) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m instructor.experts.train $(if $(ENV),--env $(ENV),--all) \
+		--steps $(or $(STEPS),1000000) $(ARGS)
 
 ## regenerate starter/ from solutions/ with nbgrader's ClearSolutions
 starter: $(STAMP)

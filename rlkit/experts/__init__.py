@@ -3,15 +3,16 @@
 Student-facing, read-only. Needs only ``torch`` and ``numpy`` at load time
 (no stable-baselines3): each expert is stored as a plain actor ``state_dict``
 plus a small metadata dict in ``weights/<env_id>.pt``; demonstrations live in
-``demos/<env_id>.npz``. Both are produced by ``python -m rlkit.experts.train``.
+``demos/<env_id>.npz``. Both are produced by the instructor's trainer,
+``python -m instructor.experts.train`` (``make experts``), which is not part of the student kit.
 
     >>> from rlkit.experts import load_expert, load_demonstrations
     >>> expert = load_expert("Hopper-v5")
     >>> actions = expert(torch.as_tensor(observations))      # [B, act_dim]
     >>> paths = load_demonstrations("Hopper-v5")              # list of dicts
 
-The expert's action is deterministic: ``tanh(mean)`` of the actor MLP, rescaled
-from [-1, 1] to the action bounds, exactly like SB3 SAC's deterministic action.
+The expert's action is deterministic: ``tanh`` of the actor MLP's output, rescaled
+from [-1, 1] to the action bounds (the deterministic action of a SAC or TD3 actor).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def load_expert(env_id: str) -> ExpertPolicy:
     _check_env(env_id)
     path = weights_path(env_id)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `python -m rlkit.experts.train --env {env_id}`")
+        raise FileNotFoundError(f"{path} is missing; run `python -m instructor.experts.train --env {env_id}`")
     return ExpertPolicy.from_file(path)
 
 
@@ -148,7 +149,7 @@ def load_demonstrations(env_id: str) -> list[dict]:
     _check_env(env_id)
     path = demos_path(env_id)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `python -m rlkit.experts.train --demos --env {env_id}`")
+        raise FileNotFoundError(f"{path} is missing; run `python -m instructor.experts.train --demos --env {env_id}`")
     with np.load(path, allow_pickle=False) as data:
         obs, act, rew = data["observations"], data["actions"], data["rewards"]
         lengths, terminated = data["episode_lengths"], data["terminated"]

@@ -1,0 +1,1 @@
+"""Instructor-only tools (not shipped to students): e.g. ``python -m instructor.experts.train``."""
