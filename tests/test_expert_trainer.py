@@ -131,7 +131,8 @@ def test_run_exports_loadable_expert_and_checkpoint(tmp_path):
     assert {"actor_opt", "critic_opt", "model"} <= set(state["agent"])
     assert any(k.startswith("critic_target.") for k in state["agent"]["model"])
     info = json.loads((out / "experts.json").read_text())["Hopper-v5"]
-    assert {"mean", "std", "steps", "wall_time_s", "steps_per_s", "returns", "demo_returns"} <= set(info)
+    assert {"mean", "std", "steps", "wall_time_s", "steps_per_s", "returns", "demo_returns",
+            "holdout_mean"} <= set(info)
     policy = ExpertPolicy.from_file(out / "weights" / "Hopper-v5.pt")
     assert policy.meta["return_mean"] == info["mean"] and policy.meta["steps"] == info["steps"] == 250
     with np.load(out / "demos" / "Hopper-v5.npz") as demos:

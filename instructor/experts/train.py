@@ -49,6 +49,7 @@ from instructor.experts.buffer import ReplayBuffer
 from instructor.experts.export import (
     CS285_EXPERT_RETURNS,
     EVAL_SEED,
+    HOLDOUT_SEED,
     TARGET_RETURNS,
     actor_to_expert,
     evaluate,
@@ -316,6 +317,10 @@ class Trainer:
             "cs285_expert_return": CS285_EXPERT_RETURNS.get(self.env_id),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        held, _ = evaluate(policy, self.env_id, len(returns), self.eval_env, first_seed=HOLDOUT_SEED)
+        entry.update(holdout_mean=round(float(np.mean(held)), 2), holdout_std=round(float(np.std(held)), 2),
+                     holdout_seeds=[HOLDOUT_SEED + i for i in range(len(held))])
+        self.log(f"exported; on the holdout seeds {HOLDOUT_SEED}…: {np.mean(held):.1f} ± {np.std(held):.1f}")
         policy.to_file(self.w_path)
         entry.update(write_demos(policy, self.env_id, self.demo_root))
         entry["weights_bytes"] = self.w_path.stat().st_size
