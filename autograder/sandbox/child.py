@@ -92,7 +92,9 @@ def _close_inherited_fds(keep: set[int]) -> None:
     from multiprocessing import resource_tracker
 
     low = 3
-    for fd in sorted(keep | {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}):
+    # The soft limit can be RLIM_INFINITY on macOS, where closerange walks every number: cap it.
+    highest = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 65536)
+    for fd in sorted(keep | {highest}):
         if fd >= low:
             os.closerange(low, fd)
             low = fd + 1
