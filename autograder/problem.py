@@ -90,6 +90,16 @@ class StudentFunction:
         return self.sandbox.map(self.module, self.function, calls)
 
 
+class ChildTask:
+    """Grader code run in the sandbox with the student's module (see ``autograder.child_tasks``)."""
+
+    def __init__(self, sandbox: Sandbox, name: str, module: str):
+        self.sandbox, self.name, self.module = sandbox, name, module
+
+    def __call__(self, *args, **kwargs):
+        return self.sandbox.task(self.name, self.module, args, kwargs)["value"]
+
+
 class Reference:
     """The reference solutions, imported in the judge process only."""
 
@@ -120,6 +130,9 @@ class Context:
 
     def student(self, module: str, function: str) -> StudentFunction:
         return StudentFunction(self.sandbox, module, function)
+
+    def task(self, name: str, module: str) -> ChildTask:
+        return ChildTask(self.sandbox, name, module)
 
     def ref(self, module: str, function: str) -> Callable:
         if self.reference is None:

@@ -298,24 +298,3 @@ def evaluate(pool: EnvPool, policy: nn.Module, episodes: int, seed: int = 10_000
 
 def config_dict(cfg: PGConfig) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-
-
-# --------------------------------------------------------------------------- the grader's entry point
-GRADER_CONFIG = dict(env="CartPole-v1", batch_size=1000, gamma=0.99, gae_lambda=0.97, normalize_advantages=True,
-                     lr=1e-2, critic_lr=1e-2, eval_episodes=0, target_eval_episodes=5)
-
-
-def train_for_grader(seed: int, steps: int, target_return: float = 490.0) -> dict:
-    """Run in the grader's sandboxed child with the submission's ``hw2.returns``.
-
-    Returns only data: the trained policy's parameters (the judge evaluates the
-    policy itself, with its own code) and the learning curve.
-    """
-    import importlib
-
-    functions = AdvantageFunctions.from_module(importlib.import_module("hw2.returns"))
-    cfg = PGConfig(**GRADER_CONFIG, steps=steps, seed=seed, target_return=target_return)
-    result = train(cfg, functions, evaluate_at_end=False)
-    return {"policy": {k: v.detach().clone() for k, v in result.policy.state_dict().items()},
-            "env_steps": torch.tensor([row["env_steps"] for row in result.log], dtype=torch.int64),
-            "return_mean": torch.tensor([row["return_mean"] for row in result.log], dtype=torch.float64)}

@@ -13,18 +13,20 @@ import importlib
 import sys
 from pathlib import Path
 
-from autograder.paths import ROOT
+KIT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: starter/, solutions/, runs/
 
 
-def use_submission(path: str | Path) -> Path:
-    """Put the submission first on sys.path so ``import hw2.returns`` finds it."""
-    submission = Path(path)
-    if not submission.is_absolute() and not submission.exists():
-        submission = ROOT / submission
-    if not submission.is_dir():
-        raise SystemExit(f"error: submission directory {path!r} does not exist")
-    sys.path.insert(0, str(submission.resolve()))
-    return submission
+def student_module(submission: str | Path, name: str):
+    """The submission's module ``name`` (e.g. "hw2.returns"), imported in this process: the student's
+    own code running for the student's own experiment, not grading. A relative ``submission`` that
+    does not exist here is looked up in the kit's root (``starter``, ``solutions``)."""
+    path = Path(submission)
+    if not path.is_absolute() and not path.exists():
+        path = KIT_ROOT / path
+    if not path.is_dir():
+        raise SystemExit(f"error: submission directory {str(submission)!r} does not exist")
+    sys.path.insert(0, str(path.resolve()))
+    return importlib.import_module(name)
 
 
 def run_directory(runs_dir: str | Path, name: str) -> Path:

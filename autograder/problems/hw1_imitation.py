@@ -29,12 +29,10 @@ from autograder.problem import GRADER_SETTINGS, problem
 from rlkit.trajectory import Trajectory
 
 MODULE = "hw1.imitation"
-GIVEN_MODULE = "_rlkit_given_hw1"  # a one-line module written into the sandbox's copy of the submission
-GIVEN_SOURCE = ("# written by the grader: given code, run with the submission's hw1.imitation\n"
-                "from rlkit.imitation import bc_loss_gradients, train_for_grader  # noqa: F401\n")
 
-BC_HINT = ("the behavioral-cloning loss is the MEAN over the batch of the NEGATIVE LOG-likelihood: "
-           "-policy(observations).log_prob(actions).mean()")
+BC_HINT = ("the behavioral-cloning loss is the MEAN over the batch of the NEGATIVE LOG-likelihood of the "
+           "expert's actions, −(1/B) Σ_i log π_θ(a_i|o_i): calling the policy gives a distribution over actions, "
+           "and a distribution can score an action's log-probability")
 GRAD_HINT = ("return the loss tensor itself, still attached to the graph: no .item(), .detach(), "
              "torch.no_grad() or numpy on the way")
 SAMPLE_HINT = ("record o_t (the observation the action was taken in) before calling env.step, a_t sampled from "
@@ -168,9 +166,7 @@ def check_bc_loss(ctx):
 @problem("hw1", "bc_loss_gradient", points=2, stubs=[(MODULE, "bc_loss")], hint=GRAD_HINT)
 def check_bc_loss_gradient(ctx):
     """bc_loss is differentiable: its gradient with respect to the policy's parameters is ∇θ of the mean NLL."""
-    ctx.sandbox.write_given_module(GIVEN_MODULE, GIVEN_SOURCE)
-    ctx.sandbox.load(GIVEN_MODULE, "bc_loss_gradients")
-    grads_of = ctx.student(GIVEN_MODULE, "bc_loss_gradients")
+    grads_of = ctx.task("bc_loss_gradients", MODULE)
 
     @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=15)
     @given(case=bc_batches())
@@ -472,6 +468,15 @@ def check_dagger_relabel(ctx):
 EVAL_EPISODES = 10
 BC_TARGET, DAGGER_TARGET = 0.30, 0.80
 BC_SEEDS, DAGGER_SEEDS = (0, 1), (0, 1)
+# Sent to the child as data (rlkit.imitation.ImitationConfig fields): nothing in the student's process decides them.
+TRAINING_CONFIGS = {
+    # BC: two generated demonstrations (~430 steps), 1000 gradient steps.
+    "bc": dict(env="LunarLanderContinuous-v3", method="bc", n_demos=2, train_steps_per_iter=1000, eval_batch_size=0),
+    # DAgger: one demonstration and only 300 gradient steps per iteration, where BC alone falls short;
+    # iteration 0 + 5 rounds of 1000 learner steps relabelled by the expert.
+    "dagger": dict(env="LunarLanderContinuous-v3", method="dagger", n_demos=1, n_iter=6, batch_size=1000,
+                   train_steps_per_iter=300, eval_batch_size=0),
+}
 TRAIN_HINT = ("train_policy takes cfg.train_steps_per_iter Adam steps on minibatches from the buffer with your "
               "bc_loss; DAgger iterations ≥ 1 roll out the CURRENT policy (sample_trajectories with cfg.batch_size "
               "and cfg.ep_len), relabel with dagger_relabel, and add the result to the buffer. Fix the unit "
@@ -510,14 +515,12 @@ def judge_returns(params) -> list[float]:
 
 
 def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
-    ctx.sandbox.write_given_module(GIVEN_MODULE, GIVEN_SOURCE)
-    ctx.sandbox.load(GIVEN_MODULE, "train_for_grader")
-    train = ctx.student(GIVEN_MODULE, "train_for_grader")
+    train = ctx.task("train_imitation", MODULE)
     expert = sum(expert_returns()) / EVAL_EPISODES
     bar = target * expert
     attempts = []
     for seed in seeds:
-        reply = train(method, seed)
+        reply = train(TRAINING_CONFIGS[method], seed)
         if not isinstance(reply, dict):
             raise Mismatch("the training run returned no result", "did your code replace the given training code?")
         returns = judge_returns(reply.get("policy"))

@@ -9,6 +9,7 @@ a failure carries the innermost frame of the student's own code as fields.
 from __future__ import annotations
 
 import faulthandler
+import functools
 import hashlib
 import importlib
 import io
@@ -175,6 +176,11 @@ def _serve(request: dict, modules: dict, code_dir: str, device: str, memory_mb: 
         return _load(request["module"], request["function"], modules, code_dir)
     if op == "selfcheck":
         return _selfcheck(request["modules"], request["paths"], code_dir)
+    if op == "task":  # grader code (autograder.child_tasks) run with the student's module, by name
+        from autograder import child_tasks
+
+        task = functools.partial(child_tasks.TASKS[request["task"]], modules[request["module"]])
+        return _call(task, request, device, code_dir, memory_mb)
     fn = getattr(modules[request["module"]], request["function"])
     if op == "call":
         return _call(fn, request, device, code_dir, memory_mb)

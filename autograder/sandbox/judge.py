@@ -41,7 +41,7 @@ from autograder.sandbox.limits import Limits
 # The grader's own modules among them are those whose objects requests carry (unpickled in the child, which
 # cannot read the grader's files).
 PRELOAD = ["torch", "torch.optim", "numpy", "gymnasium", "rlkit.trajectory", "rlkit.policies", "rlkit.imitation",
-           "rlkit.pg_agent", "autograder.tabular", "autograder.sandbox.child"]
+           "rlkit.pg_agent", "autograder.tabular", "autograder.child_tasks", "autograder.sandbox.child"]
 # The folders the child must never read: the checkout (solutions/, tests/, .git, the grader) except what
 # isolation.GIVEN_CODE exposes, and the judge's results. Landlock seals them all; uid mode chmods these.
 SEALED = (ROOT,)
@@ -249,14 +249,6 @@ class Sandbox:
         self.output = OutputCapture(os.dup(out_read.fileno()))
         out_read.close()
 
-    def write_given_module(self, name: str, source: str) -> None:
-        """A module of the grader's next to the submission's (after the copy: it wins over a same-named file)."""
-        path = self.code_dir / f"{name}.py"
-        path.write_text(source)
-        path.chmod(0o644)
-        if self.confinement.ids:
-            os.chown(path, *self.confinement.ids)
-
     # -- requests
     def load(self, module: str, function: str) -> None:
         """Import ``module`` from the submission and check it defines ``function``."""
@@ -276,6 +268,12 @@ class Sandbox:
         request = {"op": "call", "module": module, "function": function, "args": args,
                    "kwargs": kwargs or {}, "grad_wrt": grad_wrt, "cotangent": cotangent}
         return self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
+
+    def task(self, name: str, module: str, args: tuple = (), kwargs: dict | None = None):
+        """Run the grader's ``autograder.child_tasks.<name>(student_module, *args, **kwargs)`` in the child,
+        with the submission's ``module`` (loaded first with ``load``). Returns the decoded reply."""
+        request = {"op": "task", "task": name, "module": module, "args": args, "kwargs": kwargs or {}}
+        return self._checked(self.request(request, wire.describe_call(name, args, kwargs)), name)
 
     def map(self, module: str, function: str, calls: list[tuple[tuple, dict]]):
         """Many calls in one round trip; returns the list of values."""

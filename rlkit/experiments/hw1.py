@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.paths import ROOT
+from rlkit.train import KIT_ROOT as ROOT
 from rlkit.imitation import FAST_TASK, TASKS
 from rlkit.train import not_implemented_message, run_directory
 
@@ -100,12 +100,9 @@ def plot_dagger(rows: list[dict], path: Path, title: str, expert: float, bc: flo
 
 def load_training_loop(submission: str):
     """The submission's hw1.imitation.run_training_loop (imported here: your own code, not grading)."""
-    from rlkit.train import use_submission
+    from rlkit.train import student_module
 
-    use_submission(submission)
-    import hw1.imitation  # noqa: PLC0415 - from the submission, found through sys.path
-
-    return hw1.imitation.run_training_loop
+    return student_module(submission, "hw1.imitation").run_training_loop
 
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.paths import ROOT
+from rlkit.train import KIT_ROOT as ROOT
 from rlkit.train import not_implemented_message, run_directory
 
 TASKS = ("CartPole-v1", "InvertedPendulum-v5", "HalfCheetah-v5", "LunarLander-v3")
@@ -144,12 +144,9 @@ def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, hline: fl
 def load_functions(submission: str):
     """The submission's hw2.returns functions (imported in this process: your own code, not grading)."""
     from rlkit.pg_agent import AdvantageFunctions
-    from rlkit.train import use_submission
+    from rlkit.train import student_module
 
-    use_submission(submission)
-    import hw2.returns  # noqa: PLC0415 - from the submission, found through sys.path
-
-    return AdvantageFunctions.from_module(hw2.returns)
+    return AdvantageFunctions.from_module(student_module(submission, "hw2.returns"))
 
 
 def run(cfg, functions, run_dir: Path, progress: bool = True, title: str | None = None):

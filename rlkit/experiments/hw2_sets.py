@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.paths import ROOT
+from rlkit.train import KIT_ROOT as ROOT
 from rlkit.experiments.hw2 import ENV_DEFAULTS, GENERIC_DEFAULTS, load_functions, plot_curves, read_csv, run
 
 
