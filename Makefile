@@ -66,16 +66,16 @@ bench: $(STAMP)
 
 ## instructor: the student release in build/release (nbgrader generate_assignment; fails on solution code)
 release: $(STAMP)
-	$(PY) -m autograder.instructor release
+	$(PY) -m instructor release
 
 ## instructor: grade SUBMISSIONS (<student>/<assignment>/ folders; default: made-up samples) with nbgrader
 autograde: $(STAMP)
-	$(PY) -m autograder.instructor autograde $(or $(SUBMISSIONS),--samples) \
+	$(PY) -m instructor autograde $(or $(SUBMISSIONS),--samples) \
 		$(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(ARGS)
 
 ## instructor: one Gradescope autograder zip per assignment, in build/gradescope
 gradescope: $(STAMP)
-	$(PY) -m autograder.instructor gradescope
+	$(PY) -m instructor gradescope
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis results.json

@@ -6,7 +6,7 @@ them (hw2/returns.py, …), and every grade cell calls
 ``autograder.notebook.check``, which grades those modules in the sandbox.
 """
 
-from autograder.instructor.course import execute_timeout, graded_files
+from instructor.course import execute_timeout, graded_files
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
@@ -26,6 +26,6 @@ c.Autograde.exclude_overwriting = graded_files()
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
-from autograder.instructor.feedback import ShortenTracebacks  # noqa: E402
+from instructor.feedback import ShortenTracebacks  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ShortenTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -28,7 +28,7 @@ def _shared(tmp_path_factory, name: str, build) -> dict:
 
 
 def _build_release(where: Path) -> dict:
-    from autograder.instructor.release import build_release
+    from instructor.release import build_release
 
     log = []
     found = build_release(where / "release", where / "course", log=log.append)
@@ -39,7 +39,7 @@ def _build_release(where: Path) -> dict:
 def _build_autograded(where: Path) -> dict:
     import time
 
-    from autograder.instructor.autograde import autograde, make_samples
+    from instructor.autograde import autograde, make_samples
 
     samples = make_samples(where / "samples")
     log = []

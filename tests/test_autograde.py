@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.instructor.autograde import make_samples
-from autograder.instructor.course import graded_files
+from instructor.autograde import make_samples
+from instructor.course import graded_files
 from autograder.paths import SOLUTIONS
 from autograder.runner import select
 from tests.instructor_builds import TIME_LIMIT, autograded_class  # noqa: F401 - fixture
@@ -102,7 +102,7 @@ def test_feedback_is_generated_for_every_student(autograded_class):
 def test_feedback_tracebacks_do_not_quote_hidden_tests():
     import nbformat
 
-    from autograder.instructor.feedback import ShortenTracebacks
+    from instructor.feedback import ShortenTracebacks
 
     hidden = nbformat.v4.new_code_cell('### BEGIN HIDDEN TESTS\ncheck("hw2/x")\n### END HIDDEN TESTS')
     hidden.outputs = [nbformat.v4.new_output("error", ename="TimeoutError", evalue="slow",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.instructor.gradescope import build_bundle, find_module
+from instructor.gradescope import build_bundle, find_module
 from autograder.paths import SOLUTIONS
 from tests.test_cli import check_results_format
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.instructor.leaks import normalise, readable_text, scan, solution_regions
+from instructor.leaks import (Region, _expression, grader_messages, normalise, readable_text, scan, scan_messages,
+                              solution_regions)
 from autograder.paths import STARTER
 from tests.instructor_builds import autograded_class, built_release  # noqa: F401 - fixtures
 
@@ -44,7 +45,8 @@ def test_half_a_region_is_a_leak_two_lines_of_boilerplate_are_not(tmp_path):
     half = (len(region.lines) + 1) // 2
     (tmp_path / "half.py").write_text("\n".join(region.lines[:half]))
     (tmp_path / "fewer.py").write_text("\n".join(region.lines[:half - 1]))
-    found = {Path(leak.artifact).name for leak in scan(tmp_path, REGIONS) if leak.region == region}
+    half_rule_only = Region(region.where, region.lines)  # no long line, no pair: the half rule alone
+    found = {Path(leak.artifact).name for leak in scan(tmp_path, [half_rule_only])}
     assert found == {"half.py"}
 
 
@@ -101,3 +103,46 @@ def test_the_feedback_students_get_holds_no_solution_code_nor_hidden_tests(autog
         text = readable_text(page.name, page.read_bytes())
         assert "BEGIN HIDDEN TESTS" not in text and 'check("hw2/returns_match_reference")' not in text, \
             f"{page} shows a hidden check's source"
+
+
+# --------------------------------------------------------------------------- single long lines, adjacent pairs, hints
+def _region_with(long_line: bool):
+    return next(r for r in REGIONS if (r.long if long_line else r.pairs))
+
+
+def test_one_long_solution_line_alone_is_a_leak(tmp_path):
+    region = _region_with(long_line=True)
+    (tmp_path / "one.py").write_text("x = 1\n" + region.long[0] + "\n")
+    assert [leak.region for leak in scan(tmp_path, [region])] == [region]
+
+
+def test_two_consecutive_solution_lines_are_a_leak_and_apart_they_are_not(tmp_path):
+    region = next(r for r in REGIONS if r.pairs)
+    a, b = region.pairs[0]
+    pair_rule_only = Region(region.where, (), (), ((a, b),))
+    (tmp_path / "adjacent.py").write_text(f"{a}\n\n{b}\n")
+    (tmp_path / "apart.py").write_text(f"{a}\nsomething_else = 1\n{b}\n")
+    found = {Path(leak.artifact).name for leak in scan(tmp_path, [pair_rule_only])}
+    assert found == {"adjacent.py"}
+
+
+def test_a_hint_that_quotes_a_solution_expression_is_a_leak():
+    region = _region_with(long_line=True)
+    line = region.long[0]
+    expression = _expression(line)
+    hint = {"hints.py:1": f"the answer is {expression} of course"}
+    assert scan_messages(hint, [region])
+
+
+def test_no_hint_or_message_of_the_grader_contains_solution_code():
+    from autograder.paths import ROOT
+
+    leaks = scan_messages(grader_messages(ROOT / "autograder"))
+    assert leaks == [], "\n".join(map(str, leaks))
+
+
+def test_the_grader_and_the_given_code_hold_no_solution_line():
+    from autograder.paths import ROOT
+
+    leaks = scan([ROOT / "autograder", ROOT / "rlkit"])
+    assert leaks == [], "\n".join(map(str, leaks))

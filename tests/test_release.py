@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.instructor.course import (ASSIGNMENTS_DIR, CourseError, assignments, checked_problems,
+from instructor.course import (ASSIGNMENTS_DIR, CourseError, assignments, checked_problems,
                                           execute_timeout, graded_files, sync_grade_cells)
 from autograder.notebook import CheckFailed, check, find_submission
 from autograder.paths import ROOT, SOLUTIONS, STARTER
@@ -52,7 +52,7 @@ def test_source_notebooks_check_only_registered_problems_with_their_points():
 
 def test_source_notebooks_have_a_grade_cell_for_every_registered_problem():
     """Committed in sync: the instructor's notebook is what they edit, not only the built copy
-    (`python -m autograder.instructor sync-notebooks` adds the missing cells)."""
+    (`python -m instructor sync-notebooks` adds the missing cells)."""
     for assignment in assignments():
         nb = _source_notebook(assignment)
         missing = sorted(p.id for p in select(assignment) if p.id not in checked_problems(nb))
@@ -129,7 +129,7 @@ def test_the_release_has_notebooks_starter_modules_and_the_public_grader_only(bu
     release = Path(built_release["release"])
     for name in ["Makefile", "README.md", "requirements.txt", "pyproject.toml", "rlkit", "autograder/problems"]:
         assert (release / name).exists(), name
-    for name in ["solutions", "tests", "assignments", "autograder/instructor", "bench"]:
+    for name in ["solutions", "tests", "assignments", "instructor", "bench"]:
         assert not (release / name).exists(), f"{name} must not ship to students"
     course = Path(built_release["course"])
     for rel in render(SOLUTIONS):  # the modules are ClearSolutions' output (build_course wrote it to the course)

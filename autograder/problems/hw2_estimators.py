@@ -352,8 +352,9 @@ def check_optimal_baseline_formula(ctx):
             zero = bool(den[d] == 0)
             raise Mismatch(f"optimal_baseline returned {fmt(got[d])} at coordinate {d}"
                            + (" where every g_id is 0 (Σ_i g_id² = 0)" if zero else ""),
-                           "where Σ_i g_id² = 0 the score carries no information: return 0 there, not 0/0 = nan "
-                           "(e.g. torch.where(den > 0, num / den.clamp_min(tiny), 0))" if zero else None)
+                           "where Σ_i g_id² = 0 the score carries no information: return 0 there, not 0/0 = nan; "
+                           "a division that is computed everywhere and masked afterwards still produces the nan "
+                           "(and its gradient), so keep the zero denominators out of the division" if zero else None)
         atol = 64 * max(EPS32, torch.finfo(dtype).eps) * (g.shape[0] + 1) * float(R64.abs().max() + 1e-3)
         assert_close(got, want, name="optimal_baseline", atol=atol, label="coordinate")
 

@@ -10,11 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.instructor.course import BUILD, CourseError
+from instructor.course import BUILD, CourseError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.instructor", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m instructor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("release", help="nbgrader generate_assignment + the student release")
@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "release":
-            from autograder.instructor.release import build_release
+            from instructor.release import build_release
 
             if build_release(args.out, args.course):
                 return 1
         elif args.command == "autograde":
-            from autograder.instructor.autograde import autograde, make_samples
+            from instructor.autograde import autograde, make_samples
 
             if args.samples and args.submissions is None:
                 args.submissions = make_samples(BUILD / "samples")
@@ -58,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
             autograde(args.submissions, args.course, csv=args.csv, only=args.assignment,
                       time_limit=args.time_limit, skip_slow=args.skip_slow, feedback=not args.no_feedback)
         elif args.command == "gradescope":
-            from autograder.instructor.gradescope import build_bundle
+            from instructor.gradescope import build_bundle
 
             build_bundle(args.out, args.assignment)
         elif args.command == "gradescope-run":
-            from autograder.instructor.gradescope import run
+            from instructor.gradescope import run
 
             return run(args.root)
         elif args.command == "scan":
-            from autograder.instructor.leaks import scan
+            from instructor.leaks import scan
 
             found = scan(args.paths)
             for leak in found:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(found)} leak(s) of solution code in {', '.join(map(str, args.paths))}")
             return 1 if found else 0
         elif args.command == "sync-notebooks":
-            from autograder.instructor.course import sync_source_notebooks
+            from instructor.course import sync_source_notebooks
 
             sync_source_notebooks()
     except CourseError as err:

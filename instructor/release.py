@@ -15,15 +15,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder.instructor import leaks
-from autograder.instructor.course import BUILD, build_course, generate
+from instructor import leaks
+from instructor.course import BUILD, build_course, generate
 from autograder.paths import ROOT
 
 TEMPLATES = Path(__file__).parent / "templates"
 # What of the kit students receive, besides the notebooks and starter modules.
 SHIPPED = ["rlkit", "autograder", "requirements.txt", "pyproject.toml"]
 # Instructor-only parts of the grader (no solution code, but no use to students).
-NOT_SHIPPED = ["instructor", "starter.py"]
+NOT_SHIPPED = ["starter.py"]
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", ".*")
 
 

@@ -30,12 +30,15 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from autograder.instructor.course import BUILD, assignments, graded_files
+from instructor.course import BUILD, assignments, graded_files
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.starter import render
 
 TEMPLATES = Path(__file__).parent / "templates"
-SHIPPED = ["rlkit", "autograder", "requirements.txt", "pyproject.toml"]
+# What the bundle holds besides the starter and the reference: the grader, the given code, and the instructor
+# commands run_autograder calls (not the expert trainer).
+SHIPPED = ["rlkit", "autograder", "instructor", "requirements.txt", "pyproject.toml"]
+NOT_SHIPPED = {"experts"}
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 
 
@@ -47,10 +50,10 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = 0o644) ->
     archive.writestr(info, data)
 
 
-def _files(top: Path):
+def _files(top: Path, skip: set[str] = frozenset()):
     for path in sorted(top.rglob("*")):
         rel = path.relative_to(top)
-        if path.is_file() and not SKIP_PARTS & set(rel.parts) and not path.suffix == ".pyc" \
+        if path.is_file() and not (SKIP_PARTS | skip) & set(rel.parts) and not path.suffix == ".pyc" \
                 and not any(part.startswith(".") or part.endswith(".egg-info") for part in rel.parts):
             yield path
 
@@ -73,7 +76,7 @@ def build_bundle(out: Path = BUILD / "gradescope", only: list[str] | None = None
             _add(archive, "gradescope.json", json.dumps({"assignment": assignment}, indent=2).encode())
             for name in SHIPPED:
                 src = ROOT / name
-                for file in ([src] if src.is_file() else _files(src)):
+                for file in ([src] if src.is_file() else _files(src, skip=NOT_SHIPPED)):
                     _add(archive, str(file.relative_to(ROOT)), file.read_bytes())
             for rel, text in sorted(starter.items()):
                 _add(archive, f"starter/{rel}", text.encode())

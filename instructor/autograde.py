@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder.instructor.course import BUILD, CourseError, build_course, generate, graded_files, nbgrader
+from instructor.course import BUILD, CourseError, build_course, generate, graded_files, nbgrader
 
 
 def stage_submissions(submissions: Path, course: Path, names: list[str], log=print) -> dict[str, list[str]]:
