@@ -16,7 +16,7 @@ from pathlib import Path
 from autograder import report
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
-from autograder.runner import grade, sealed_paths, select
+from autograder.runner import DEFAULT_TOTAL_SECONDS, grade, sealed_paths, select
 from autograder.sandbox import GraderError, prepare, self_check
 
 
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--skip-slow", action="store_true", help="skip the integration problems that train a policy")
     g.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
     g.add_argument("--memory-mb", type=int, default=int(os.environ.get("GRADER_MEMORY_MB", "2048")))
+    g.add_argument("--total-seconds", type=float, default=DEFAULT_TOTAL_SECONDS,
+                   help="budget of the whole grade: problems left when it runs out are 'not graded: out of time' "
+                        f"(default {DEFAULT_TOTAL_SECONDS:g})")
     sub.add_parser("list", help="list the problems")
     args = parser.parse_args(argv)
 
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(confinement.describe())
     print(report.header())
     results = grade(submission, problems, args.device, reference, args.memory_mb,
-                    on_result=lambda r: print(report.line(r), flush=True), time_limit=args.time_limit)
+                    on_result=lambda r: print(report.line(r), flush=True), time_limit=args.time_limit,
+                    deadline=start + args.total_seconds)
     elapsed = time.monotonic() - start
     report.write_results(Path(args.results), results, elapsed)
     print(report.summary(results))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from autograder.paths import SOLUTIONS
 from autograder.problem import Problem, Reference
+from autograder.report import student_text
 from autograder.runner import Result, run_problem, select
 
 
@@ -95,8 +96,9 @@ def feedback(result: Result) -> str:
     lines = [head, f"  {p.title}"]
     if not result.passed:
         lines.append(result.details or result.reason)
-        if result.student_output.strip():
-            lines.append("your code printed (last lines):\n" + result.student_output.rstrip())
+        printed = student_text(result.student_output).strip()
+        if printed:
+            lines.append("── what your code printed (its own output, not the grader's) ──\n" + printed)
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,6 +13,15 @@ from pathlib import Path
 from autograder.runner import Result
 
 STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR"}
+_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def student_text(text: str) -> str:
+    """What student code printed, made safe to show: no ANSI escapes (colours, cursor moves, terminal
+    titles), no control characters but newlines and tabs, carriage-return overwrites resolved."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n"))
+    text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
 
 
 def line(result: Result, width: int | None = None) -> str:
@@ -42,8 +52,9 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
     tests = []
     for number, r in enumerate(results, start=1):
         output = r.details or r.reason
-        if r.student_output.strip() and student_visible_output:
-            output += f"\n\nyour code printed (last lines):\n{r.student_output}"
+        printed = student_text(r.student_output).strip()
+        if printed and student_visible_output:
+            output += f"\n\n── what your code printed (its own output, not the grader's) ──\n{printed}"
         tests.append({
             "name": f"{r.problem.id}: {r.problem.title}",
             "number": str(number),

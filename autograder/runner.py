@@ -60,13 +60,36 @@ def sealed_paths(reference: Reference | None, results: Path | None = None) -> li
     return [p for p in ((reference.root if reference else None), (results.parent if results else None)) if p]
 
 
+DEFAULT_TOTAL_SECONDS = 480.0  # inside Gradescope's default 600 s, with room for start-up and the results
+# Kept back from the last problems' limits for what follows a child's time-out: killing it, the judge's own
+# evaluation of a trained policy, writing the results.
+JUDGE_RESERVE_SECONDS = 15.0
+MIN_PROBLEM_SECONDS = 3.0
+
+
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
           memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
-          time_limit: float | None = None) -> list[Result]:
-    """Grade each problem in a fresh sandbox. Call ``start`` first (the CLI does)."""
+          time_limit: float | None = None, deadline: float | None = None) -> list[Result]:
+    """Grade each problem in a fresh sandbox (the CLI calls ``sandbox.prepare`` and ``self_check`` first).
+
+    ``deadline`` (time.monotonic()): the whole grade's end. A problem gets its own limit, or what is left
+    before the deadline less JUDGE_RESERVE_SECONDS if that is less; once less than MIN_PROBLEM_SECONDS
+    would be left, the remaining problems are "not graded: out of time" (0 points), so the results are
+    always written before the platform's own limit ends the run."""
     results = []
     for p in problems:
-        result = run_problem(p, submission, device, reference, memory_mb, time_limit)
+        limit = time_limit or p.seconds
+        if deadline is not None:
+            left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
+            if left < MIN_PROBLEM_SECONDS:
+                result = Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out "
+                                "before this problem; earlier problems used it)")
+                results.append(result)
+                if on_result:
+                    on_result(result)
+                continue
+            limit = min(limit, left)
+        result = run_problem(p, submission, device, reference, memory_mb, limit)
         results.append(result)
         if on_result:
             on_result(result)

@@ -141,8 +141,11 @@ def run(root: Path | None = None) -> int:
             print(note)
         from autograder.__main__ import main as grade
 
+        # The whole grade ends within AUTOGRADER_TOTAL_SECONDS (set it below the assignment's Gradescope timeout,
+        # 600 s by default): problems left then are "not graded: out of time", and results.json is written.
         argv = ["grade", "--submission", str(layout), "--assignment", assignment, "--results", str(results),
-                "--reference", str(source / "solutions")]
+                "--reference", str(source / "solutions"),
+                "--total-seconds", os.environ.get("AUTOGRADER_TOTAL_SECONDS", "480")]
         argv += shlex.split(os.environ.get("AUTOGRADER_GRADE_ARGS", ""))  # tests only: --skip-slow, --problem …
         status = grade(argv)
         shutil.rmtree(layout, ignore_errors=True)

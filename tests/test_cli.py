@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 import sys
 
 import pytest
@@ -83,3 +84,28 @@ def test_make_grade_is_the_documented_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "not implemented yet" in proc.stdout and "total: 0/" in proc.stdout
+
+
+def test_a_slow_submission_ends_inside_the_total_budget_with_every_result_written(tmp_path):
+    """Code that sleeps in every function: the first problem runs out of its (shortened) limit, the rest are
+    'not graded: out of time', and results.json is written before the budget is over."""
+    from tests.conftest import make_submission
+
+    sleepy = "import time\n" + "".join(
+        f"def {name}(*args, **kwargs):\n    time.sleep(3600)\n"
+        for name in ["discounted_return", "discounted_reward_to_go", "generalized_advantages"])
+    submission = make_submission(tmp_path, {"hw2/returns.py": sleepy})
+    out = tmp_path / "results.json"
+    budget = 40
+    start = time.monotonic()
+    proc = run_grader("--submission", str(submission), "--results", str(out), "--total-seconds", str(budget),
+                      "--problem", "discounted_return,reward_to_go,gae")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    check_results_format(data)
+    outputs = [t["output"] for t in data["tests"]]
+    assert len(outputs) == 3 and data["score"] == 0
+    assert "timed out" in outputs[0]
+    assert sum("not graded: out of time" in o for o in outputs) >= 1, outputs
+    assert elapsed < budget + 30, f"{elapsed:.0f} s for a {budget} s budget"  # + the judge's own start-up

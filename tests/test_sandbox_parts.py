@@ -201,3 +201,11 @@ def test_a_childs_close_inherited_fds_keeps_only_what_it_is_told():
             "print(is_open(w), is_open(r), is_open(extra))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["True", "False", "False"], proc.stderr
+
+
+# --------------------------------------------------------------------------- student output in the report
+def test_student_output_loses_ansi_escapes_and_control_characters():
+    from autograder.report import student_text
+
+    raw = "\x1b[31mred\x1b[0m ok\x07\n\x1b]0;fake title\x07progress 10%\rprogress 100%\n\x00tab\there\r\n"
+    assert student_text(raw) == "red ok\nprogress 100%\ntab\there\n"
