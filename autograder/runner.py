@@ -122,7 +122,9 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
                         details=f"not implemented yet: {err.function} still raises NotImplementedError"
                         + (f" at {err.where}" if err.where else ""))
     except SubmissionError as err:
-        result = Result(p, 0.0, "failed", str(err))
+        result = Result(p, 0.0, "failed", str(err),
+                        details=f"{err}\nhint: a module must import cleanly before anything in it can be graded; "
+                                f"`python -c \"import {err.module}\"` in your submission folder shows the same error")
     except SandboxFatal as err:
         result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {p.hint}")
     except (AssertionError, StudentException) as err:
@@ -158,14 +160,33 @@ _EXAMPLE = re.compile(r"(?:Falsifying|Failing) [\w ]*?: \w+\((.*)\)\s*$", re.S)
 
 
 def falsifying_example(err: BaseException) -> str:
-    """Hypothesis's shrunk input, as ``name=value, …`` on one line."""
+    """Hypothesis's shrunk input, as ``name=value, …`` on one line, long sequences summarised."""
     for note in getattr(err, "__notes__", []):
         match = _EXAMPLE.match(note.strip())
         if match:
             body = match.group(1)
             parts = [line.split("  #")[0].strip().rstrip(",") for line in body.splitlines() if line.strip()]
-            return ", ".join(parts)
+            return summarise(", ".join(parts))
     return ""
+
+
+EXAMPLE_CHARS = 300
+_LONG_SEQUENCE = re.compile(r"\[([^\[\]]{60,})\]")
+
+
+def summarise(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    """``text`` with every long bracketed sequence shown as its first and last values and its length
+    (``[1.0, 2.0, 3.0, …, 9.0, 10.0] (1500 values)``), then cut in the middle if still over ``limit``."""
+    def short(match: re.Match) -> str:
+        items = [item.strip() for item in match.group(1).split(",")]
+        if len(items) <= 6:
+            return match.group(0)
+        return f"[{', '.join(items[:3])}, …, {', '.join(items[-2:])}] ({len(items)} values)"
+
+    text = _LONG_SEQUENCE.sub(short, text)
+    if len(text) > limit:
+        text = text[: limit * 2 // 3] + " … " + text[-(limit // 3 - 3):]
+    return text
 
 
 __all__ = ["Result", "grade", "run_problem", "select", "load_problems", "Mismatch"]

@@ -22,6 +22,7 @@ from tests.submissions import (IS_ROOT, ROOT_ONLY_REASON, alive_sandbox_process,
 from tests.conftest import make_submission
 
 HANG_LIMIT = 4.0
+RETURNS_LINES = (SOLUTIONS / "hw2" / "returns.py").read_text().splitlines()
 # What a stub that "succeeds" at an attack returns: right shape and dtype, wrong values.
 WRONG = "    return torch.zeros_like(rewards)\n"
 
@@ -42,6 +43,10 @@ def test_a_hanging_stub_times_out_within_its_limit(tmp_path, body, phrase):
     start = time.monotonic()
     result = grade_source(tmp_path, "def discounted_return(rewards, gamma):\n" + body, time_limit=HANG_LIMIT)
     assert_zero(result, phrase, "time limit of 4 s", "discounted_return(")
+    first = len(RETURNS_LINES) + 4  # the variant's def line (make_submission adds a header before it)
+    lines = range(first + 1, first + 1 + body.count("\n"))  # the body's lines: the loop, the sleep
+    assert any(f"your code was at hw2/returns.py:{n} in discounted_return" in result.reason for n in lines), \
+        result.reason
     assert time.monotonic() - start < HANG_LIMIT + 60  # a cold fork server imports torch first
 
 
@@ -123,6 +128,23 @@ def test_a_double_forked_daemon_is_killed_when_the_problem_ends(tmp_path):
         assert not alive_sandbox_process(daemon), "the daemon outlived its problem"
         time.sleep(3.5)
         assert not forged.exists(), "the daemon was still running after the problem ended"
+
+
+def test_printing_without_end_costs_nothing_but_its_own_output(tmp_path):
+    """Tens of megabytes of debug prints: the problem is graded as usual, the output keeps its head and
+    tail with a note of how much was printed, and nothing is written to disk."""
+    result = grade_source(tmp_path, """
+        import torch
+        def discounted_return(rewards, gamma):
+            for i in range(100_000):
+                print("debug line", i, "x" * 100)
+            return torch.zeros_like(rewards)
+        """, time_limit=60)
+    assert_zero(result, "discounted_return is wrong")
+    out = result.student_output
+    assert out.startswith("debug line 0 ") and out.rstrip().endswith("x" * 100)
+    assert "your code printed" in out and "MB; the first and last 4 KB are kept" in out
+    assert len(out) < 20_000
 
 
 # --------------------------------------------------------------------------- a stub that tampers

@@ -209,3 +209,27 @@ def test_student_output_loses_ansi_escapes_and_control_characters():
 
     raw = "\x1b[31mred\x1b[0m ok\x07\n\x1b]0;fake title\x07progress 10%\rprogress 100%\n\x00tab\there\r\n"
     assert student_text(raw) == "red ok\nprogress 100%\ntab\there\n"
+
+
+def test_output_since_an_offset_inside_the_head():
+    read, write = os.pipe()
+    capture = OutputCapture(read, keep=1000)
+    os.write(write, b"before")
+    time.sleep(0.2)
+    offset = capture.total
+    os.write(write, b"dump")
+    os.close(write)
+    capture.finish()
+    assert capture.since(offset) == "dump"
+
+
+# --------------------------------------------------------------------------- counterexamples a person can read
+def test_a_long_counterexample_is_summarised_to_its_ends_and_length():
+    from autograder.runner import summarise
+
+    values = ", ".join(f"{i}.5" for i in range(1500))
+    text = summarise(f"rewards=[{values}], gamma=0.99, dtype='float32'")
+    assert text == "rewards=[0.5, 1.5, 2.5, …, 1498.5, 1499.5] (1500 values), gamma=0.99, dtype='float32'"
+    assert summarise("rewards=[1.0, 2.0], gamma=0.5") == "rewards=[1.0, 2.0], gamma=0.5"
+    nested = summarise("batch=[" + ", ".join(f"[{values}]" for _ in range(4)) + "]")
+    assert len(nested) <= 300

@@ -29,6 +29,10 @@ class NotImplementedYet(BaseException):
 class SubmissionError(BaseException):
     """The submission cannot be loaded: missing file, syntax error, missing function."""
 
+    def __init__(self, message: str, module: str = ""):
+        super().__init__(message)
+        self.module = module
+
 
 class StudentException(Exception):
     """Student code raised an ordinary exception. An ``Exception``, so Hypothesis

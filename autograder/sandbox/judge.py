@@ -189,9 +189,11 @@ class OutputCapture:
         os.close(self._fd)
 
     def since(self, offset: int) -> str:
-        """What arrived after the first ``offset`` bytes (as far as the kept tail reaches)."""
-        after = self.total - max(offset, len(self.head))
-        return b"".join(self._tail)[-after:].decode("utf-8", "replace") if after > 0 else ""
+        """What arrived after the first ``offset`` bytes (as far as the kept head and tail reach)."""
+        head = self.head[offset:]
+        after_head = self.total - max(offset, len(self.head))
+        tail = b"".join(self._tail)[-after_head:] if after_head > 0 else b""
+        return (head + tail).decode("utf-8", "replace")
 
     def text(self) -> str:
         tail = b"".join(self._tail)[-self.keep:]
@@ -256,7 +258,7 @@ class Sandbox:
         if not reply["ok"]:
             if reply["kind"] == "fatal":
                 raise SandboxFatal(reply["message"])
-            raise SubmissionError(load_message(reply))
+            raise SubmissionError(load_message(reply), module)
 
     def call(self, module: str, function: str, args: tuple = (), kwargs: dict | None = None,
              grad_wrt: tuple[int, ...] = (), cotangent=None):
