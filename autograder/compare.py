@@ -15,6 +15,12 @@ from torch import Tensor
 from autograder.sandbox.wire import NumpyArray, Unsupported
 
 
+def nan_as_inf(t: Tensor) -> Tensor:
+    """``t`` with every NaN made +inf, so that a NaN error is the largest error, never an unnoticed one
+    (every comparison with NaN is False)."""
+    return torch.where(torch.isnan(t), torch.full_like(t, math.inf), t)
+
+
 class Mismatch(AssertionError):
     """The student's value is wrong. ``hint`` overrides the problem's hint."""
 
@@ -88,7 +94,7 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label
     if got64.shape != exp64.shape:
         raise Mismatch(f"{name} returned shape {list(got.shape)}, expected shape {list(expected.shape)}")
     err = (got64 - exp64).abs()
-    err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    err = nan_as_inf(err)
     if err.numel() == 0 or float(err.max()) <= atol:
         return
     worst = int(err.reshape(-1).argmax())

@@ -33,6 +33,11 @@ settings.register_profile(
 GRADER_SETTINGS = settings.get_profile("grader")
 
 
+def grader_settings(**overrides) -> settings:
+    """The grader profile with a few fields changed (``max_examples=8`` where each example is costly)."""
+    return settings(GRADER_SETTINGS, **overrides)
+
+
 @dataclass(frozen=True)
 class Problem:
     assignment: str

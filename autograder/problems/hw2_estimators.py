@@ -17,11 +17,11 @@ import hashlib
 import time
 
 import torch
-from hypothesis import example, given, note, reject, settings
+from hypothesis import example, given, note, reject
 from hypothesis import strategies as st
 
-from autograder.compare import Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt
-from autograder.problem import GRADER_SETTINGS, problem
+from autograder.compare import Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt, nan_as_inf
+from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, TabularBaseline, TabularMDP, bandit,
                                 enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,
@@ -32,7 +32,7 @@ from rlkit.trajectory import Trajectory
 
 MODULE = "hw2.policy_gradient"
 EPS32 = torch.finfo(torch.float32).eps
-FEW = settings(GRADER_SETTINGS, max_examples=8)  # each example: one round trip of up to 128 calls (or 2 × 64)
+COSTLY = grader_settings(max_examples=8)  # each example: one round trip of up to 128 calls (or 2 × 64)
 
 PG_HINT = ("ĝ = (1/N) Σ_i Σ_t ∇ log π(a_t|s_t) · (Q̂_t − b(s_t)): differentiate the surrogate "
            "Σ_t log π(a_t|s_t)·Q̂_t with Q̂ held constant, average over trajectories (not time steps), and return "
@@ -183,7 +183,7 @@ def _traj_repr(e, k: int) -> str:
 def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float, hint: str | None = None) -> None:
     """Per-trajectory values, reporting the worst trajectory."""
     err = (got_values - want_values).abs().reshape(got_values.shape[0], -1).amax(1)
-    err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    err = nan_as_inf(err)
     k = int(err.argmax())
     if float(err[k]) > atol:
         assert_close(got_values[k], want_values[k], name=f"{name} on the trajectory {_traj_repr(e, k)}",
@@ -213,7 +213,7 @@ def _on_policy_target(mdp, e) -> tuple[torch.Tensor, str]:
 def check_pg_unbiased_full_return(ctx):
     """policy_gradient(reward_to_go=False): E[ĝ] = ∇J_γ exactly, at any γ (all trajectories enumerated)."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(max_trajectories=128))
     @example(mdp=bandit((0.9, 0.1), (1.0, 0.0)))
     @example(mdp=small_mdp(horizon=3, gamma=0.5))
@@ -233,7 +233,7 @@ def check_pg_unbiased_full_return(ctx):
 def check_pg_reward_to_go(ctx):
     """policy_gradient(reward_to_go=True): E[ĝ] = ∇J at γ = 1; at γ < 1, the γ^{t'-t} estimator's exact expectation."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(max_trajectories=128))
     @example(mdp=small_mdp(horizon=3, gamma=1.0))
     @example(mdp=small_mdp(horizon=3, gamma=0.5))
@@ -265,7 +265,7 @@ def check_pg_reward_to_go(ctx):
 def check_pg_batch_mean(ctx):
     """policy_gradient on N trajectories is the mean of the N single-trajectory estimates, and repeatable."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(max_trajectories=64), reward_to_go=st.booleans())
     @example(mdp=small_mdp(horizon=3, gamma=0.9), reward_to_go=False)
     @shrink_budget()
@@ -307,7 +307,7 @@ def _truncate(t: Trajectory, T: int) -> Trajectory:
 def check_pg_baseline(ctx):
     """policy_gradient with a state baseline: E[ĝ] unchanged, and ĝ_b = ĝ − Σ_t ∇log π_t · b(s_t) per trajectory."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(max_trajectories=64), values=st.lists(st.integers(-8, 8).map(lambda v: v / 4),
                                                                    min_size=4, max_size=4),
            reward_to_go=st.booleans())
@@ -397,7 +397,7 @@ def check_optimal_baseline_formula(ctx):
 def check_optimal_baseline_variance(ctx):
     """optimal_baseline minimises each coordinate's exact variance Var_d(b) of g_d·(G − b) (enumerated MDP)."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps())
     @example(mdp=bandit((0.9, 0.1), (1.0, 0.0)))
     @example(mdp=small_mdp(horizon=2, gamma=0.9))
@@ -422,7 +422,7 @@ def check_optimal_baseline_variance(ctx):
         var_mean = variance_with_constant_baseline(e, torch.full((S, A), mean_R, dtype=F64))
         tol = 1e-9 * (expectation(e.prob, (e.score_sums() * e.returns[:, None, None]) ** 2) + Eg2 * mean_R ** 2) + 1e-15
         excess = var_got - var_best
-        excess = torch.where(torch.isnan(excess), torch.full_like(excess, math.inf), excess)
+        excess = nan_as_inf(excess)
         worst = int((excess - tol).reshape(-1).argmax())
         s, a = divmod(worst, A)
         if float((excess - tol).reshape(-1)[worst]) > 0:
@@ -448,7 +448,7 @@ def _log_w(lp: list[float], lq: list[float], per_decision: bool) -> torch.Tensor
 def _assert_relative(got: torch.Tensor, want: torch.Tensor, *, name: str, rtol: float, hint: str | None = None):
     g, w = got.detach().to(F64).reshape(-1), want.to(F64).reshape(-1)
     rel = (g - w).abs() / w.abs().clamp(min=1e-300)
-    rel = torch.where(torch.isnan(rel), torch.full_like(rel, math.inf), rel)
+    rel = nan_as_inf(rel)
     i = int(rel.argmax())
     if float(rel[i]) > rtol:
         where = f" at step {i}" if got.dim() else ""
@@ -549,7 +549,7 @@ def check_importance_weights_grad(ctx):
 def check_importance_sampling_expectation(ctx):
     """Importance weights on trajectories of μ: E_μ[w] = 1, E_μ[w_t] = 1 and E_μ[w·G] = E_π[G] = J_γ, exactly."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(off_policy=True, max_trajectories=32))
     @example(mdp=small_mdp(horizon=3, gamma=0.9, off_policy=True))
     @shrink_budget()
@@ -582,7 +582,7 @@ def check_importance_sampling_expectation(ctx):
 def check_off_policy_unbiased(ctx):
     """off_policy_policy_gradient: E_μ[ĝ] = ∇J_γ(θ) for both variants, and each ĝ({τ}) matches its definition."""
 
-    @FEW
+    @COSTLY
     @given(mdp=tabular_mdps(off_policy=True, max_trajectories=64))
     @example(mdp=small_mdp(horizon=3, gamma=0.9, off_policy=True))
     @shrink_budget()
@@ -694,7 +694,7 @@ def mlp_batches(draw):
 def check_estimators_match_reference(ctx):
     """All four estimator functions equal the reference on random batches for an MLP policy (hidden test)."""
 
-    @settings(GRADER_SETTINGS, max_examples=8)
+    @COSTLY
     @given(case=mlp_batches())
     @shrink_budget()
     def prop(case):
