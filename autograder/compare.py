@@ -100,12 +100,15 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label
     worst = int(err.reshape(-1).argmax())
     index = list(torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else []
     where = f" at {label} {', '.join(str(int(i)) for i in index)}" if index else ""
-    raise Mismatch(
-        f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got {fmt(got64.reshape(-1)[worst])}"
-        f" (tolerance {atol:.2g})\n  expected: {fmt(exp64)}" + (f"   ({expected_is})" if expected_is else "")
-        + f"\n  got:      {fmt(got64)}",
-        hint,
-    )
+    if expected_is:  # not the right answer but what the student's own values imply: say so, never "expected"
+        head = (f"{name} is inconsistent{where}: your values imply {fmt(exp64.reshape(-1)[worst])} there, "
+                f"got {fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
+        rows = f"\n  implied:  {fmt(exp64)}   ({expected_is}; not the true answer)\n  got:      {fmt(got64)}"
+    else:
+        head = (f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got "
+                f"{fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
+        rows = f"\n  expected: {fmt(exp64)}\n  got:      {fmt(got64)}"
+    raise Mismatch(head + rows, hint)
 
 
 def expect_unmodified(reply: dict, name: str, arg_names: list[str]) -> None:

@@ -24,17 +24,23 @@ def student_text(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
 
 
+def _id_width() -> int:
+    from autograder.problem import REGISTRY
+
+    return max([34, *(len(p.id) for p in REGISTRY.values())])
+
+
 def line(result: Result, width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((120, 20)).columns
     p = result.problem
-    head = f"{p.id:<34} {result.score:>4g}/{p.points:<4g} {STATUS[result.status]:<5} "
+    head = f"{p.id:<{_id_width()}} {result.score:>4g}/{p.points:<4g} {STATUS[result.status]:<5} "
     room = max(20, width - len(head))
     reason = result.reason if len(result.reason) <= room else result.reason[: room - 1] + "…"
     return head + reason
 
 
 def header() -> str:
-    return f"{'problem':<34} {'points':<9} {'':<5} reason"
+    return f"{'problem':<{_id_width()}} {'points':<9} {'':<5} reason"
 
 
 def summary(results: list[Result]) -> str:

@@ -429,12 +429,15 @@ def check_optimal_baseline_variance(ctx):
             extra = ""
             if float(var_mean[s, a]) > float(var_zero[s, a]):
                 extra = " (here the mean-return baseline increases the variance: it is not the optimal one)"
+            def var(v):  # a variance within the rounding tolerance of 0 is 0
+                return fmt(v if float(v) > float(tol[s, a]) else 0.0)
+
             raise Mismatch(
                 f"optimal_baseline does not minimise the variance at coordinate (s, a) = {s}, {a}: "
-                f"your b = {fmt(got[s, a])} gives Var = {fmt(var_got[s, a])}, but the minimum is "
-                f"Var = {fmt(var_best[s, a])} at b* = E[g² G]/E[g²] = {fmt(best[s, a])}.\n"
-                f"  for comparison: b = 0 gives {fmt(var_zero[s, a])}; b = E[G] = {mean_R:.4g} gives "
-                f"{fmt(var_mean[s, a])}{extra}")
+                f"your b = {fmt(got[s, a])} gives Var = {var(var_got[s, a])}, but the minimum is "
+                f"Var = {var(var_best[s, a])} at b* = E[g² G]/E[g²] = {fmt(best[s, a])}.\n"
+                f"  for comparison: b = 0 gives {var(var_zero[s, a])}; b = E[G] = {mean_R:.4g} gives "
+                f"{var(var_mean[s, a])}{extra}")
 
     prop()
 
