@@ -14,6 +14,8 @@ runs a task by name (``Sandbox.task``), and only the names in ``TASKS``.
 
 from __future__ import annotations
 
+import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -76,4 +78,135 @@ def train_policy_gradient(student, config: dict, seed: int, steps: int, target_r
             "return_mean": torch.tensor([row["return_mean"] for row in result.log], dtype=torch.float64)}
 
 
-TASKS = {f.__name__: f for f in (bc_loss_gradients, train_imitation, train_policy_gradient)}
+# --------------------------------------------------------------------------- hw1: train_policy and DAgger, step by step
+def build_policy(spec: dict) -> nn.Module:
+    """The policy a spec describes, with exactly its parameters (the judge builds the same one to replay a call).
+
+    spec: ``kind`` ("gaussian_mlp" or "categorical_mlp"), ``obs_dim``, ``act_dim`` or ``n_actions``, ``hidden``,
+    ``parameters`` (a state dict)."""
+    from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy
+
+    if spec["kind"] == "categorical_mlp":
+        policy = CategoricalMLPPolicy(int(spec["obs_dim"]), int(spec["n_actions"]), tuple(spec["hidden"]))
+    else:
+        policy = GaussianMLPPolicy(int(spec["obs_dim"]), int(spec["act_dim"]), tuple(spec["hidden"]))
+    policy.load_state_dict({k: torch.as_tensor(v).detach().cpu().clone() for k, v in spec["parameters"].items()})
+    return policy
+
+
+def build_buffer(observations: Tensor, actions: Tensor):
+    """A ReplayBuffer holding exactly these (o, a) pairs, in this order."""
+    from rlkit.imitation import ReplayBuffer
+
+    buffer = ReplayBuffer(max(1, int(observations.shape[0])))
+    buffer.observations = observations.detach().cpu().clone()
+    buffer.actions = actions.detach().cpu().clone()
+    return buffer
+
+
+def train_policy_call(student, policy_spec: dict, observations: Tensor, actions: Tensor, config: dict,
+                      generator_seed: int, global_seed: int) -> dict:
+    """One call of the student's ``train_policy(policy, optimizer, buffer, cfg, generator)`` on objects built
+    from the judge's data: the policy, Adam with ``cfg.learning_rate``, a buffer of exactly these pairs, a
+    generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed`` (another seed),
+    so a draw that ignores the generator shows. Returns the final parameters and the returned losses as they are."""
+    from rlkit.imitation import ImitationConfig
+
+    policy = build_policy(policy_spec)
+    buffer = build_buffer(observations, actions)
+    cfg = ImitationConfig(**config)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
+    generator = torch.Generator().manual_seed(int(generator_seed))
+    torch.manual_seed(int(global_seed))
+    losses = student.train_policy(policy, optimizer, buffer, cfg, generator)
+    return {"policy": _parameters(policy), "losses": losses}
+
+
+class DriftEnv(gym.Env):
+    """A deterministic 1-D task whose states depend on the actions taken, for grading DAgger's data.
+
+    o_t = [x_t, t]; reset draws x_0 uniformly in [−1, 1] from the env's RNG (a seeded reset starts a new
+    stream, an unseeded one continues it); step: x ← x + 0.5 · clip(a[0], −1, 1), reward −x². Episodes never
+    end by themselves: the caller's max_length ends them. ``steps`` counts every env.step call."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, stream_seed: int = 0):
+        from gymnasium.utils import seeding
+
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self._np_random, _ = seeding.np_random(int(stream_seed))
+        self.x, self.t, self.steps = 0.0, 0, 0
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.x, self.t], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = float(np.float32(self.np_random.uniform(-1.0, 1.0))), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.size != 1 or not np.isfinite(a[0]):
+            raise ValueError(f"DriftEnv.step: expected one finite number, got {action!r}")
+        self.x = float(np.float32(self.x + 0.5 * float(np.clip(a[0], -1.0, 1.0))))
+        self.t += 1
+        self.steps += 1
+        return self._obs(), -self.x * self.x, False, False, {}
+
+
+def dagger_loop(student, policy_spec: dict, expert_weight: Tensor, expert_bias: Tensor, demonstrations: list,
+                config: dict, seed: int, stream_seed: int) -> dict:
+    """The student's ``run_training_loop`` on a DriftEnv with a linear expert, every object built from the judge's
+    data and seeded as ``rlkit.imitation.run`` seeds them. Returns, per iteration (at each on_iteration call):
+    the policy's parameters, the log row's env_steps and buffer_size, the env's own step count, and the buffer's
+    contents when the loop used the given ReplayBuffer; and the returned log's length."""
+    from rlkit import imitation
+    from rlkit.imitation import ImitationConfig
+    from rlkit.scripted_envs import LinearExpert
+
+    buffers: list = []
+
+    class RecordingBuffer(imitation.ReplayBuffer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            buffers.append(self)
+
+    env = DriftEnv(stream_seed)
+    policy = build_policy(policy_spec)
+    expert = LinearExpert(expert_weight.cpu(), expert_bias.cpu())
+    cfg = ImitationConfig(**config, seed=int(seed))
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    env.reset(seed=cfg.seed)
+    env.action_space.seed(cfg.seed)
+    iterations: list[dict] = []
+
+    def record(row):
+        buffer = buffers[-1] if buffers else None
+        iterations.append({
+            "policy": _parameters(policy),
+            "env_steps": row.get("env_steps") if isinstance(row, dict) else None,
+            "buffer_size": row.get("buffer_size") if isinstance(row, dict) else None,
+            "env_calls": env.steps,
+            "buffer_observations": None if buffer is None or buffer.observations is None
+            else buffer.observations.detach().cpu().clone(),
+            "buffer_actions": None if buffer is None or buffer.actions is None
+            else buffer.actions.detach().cpu().clone()})
+
+    given = getattr(student, "ReplayBuffer", None)
+    if given is imitation.ReplayBuffer:
+        student.ReplayBuffer = RecordingBuffer
+    try:
+        log = student.run_training_loop(env, policy, expert, list(demonstrations), cfg, record)
+    finally:
+        if given is imitation.ReplayBuffer:
+            student.ReplayBuffer = given
+    return {"iterations": iterations, "log_rows": len(log) if isinstance(log, list) else -1,
+            "policy": _parameters(policy)}
+
+
+TASKS = {f.__name__: f for f in (bc_loss_gradients, train_imitation, train_policy_gradient, train_policy_call,
+                                 dagger_loop)}

@@ -6,6 +6,15 @@ whose termination and truncation times Hypothesis chooses for the two samplers;
 a linear expert on drawn trajectories for ``dagger_relabel``. The expected
 values come from the definitions, computed here in the judge.
 
+The training loop is graded by what it does, on small objects the judge builds
+and sends as data (``autograder.child_tasks``): ``train_policy`` on a drawn
+policy, buffer and configuration (public: one finite float per step, the policy
+trained; hidden: the same final parameters and losses as the reference's
+``train_policy`` replayed here on the same objects and generator seed), and
+DAgger's process on a small task whose states depend on the actions (hidden:
+env steps, buffer size, added observations and labels, and parameters after
+every iteration, against the reference's loop replayed here).
+
 The two integration problems train on LunarLanderContinuous-v3 in the sandboxed
 child with the student's own training loop. The child sends back only the
 policy's parameters; the judge rebuilds the policy with its own class and
@@ -19,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
@@ -460,6 +470,423 @@ def check_dagger_relabel(ctx):
             assert_close(rewards, old.rewards, name=f"{name}: rewards (unchanged)", atol=1e-6, label="step")
             if _flag(got.terminated, name) != old.terminated:
                 raise Mismatch(f"{name}: terminated changed from {old.terminated} to {got.terminated}")
+
+    prop()
+
+
+# --------------------------------------------------------------------------- train_policy, step by step
+# The judge builds a small policy, a buffer and a configuration, sends them as data, and the child runs the
+# student's train_policy on objects built from them (autograder.child_tasks.train_policy_call). Because
+# ReplayBuffer.sample(n, generator) is deterministic, the reference's train_policy run in the judge on the same
+# objects gives the same minibatches: a minibatch drawn once, the whole buffer, torch's global RNG instead of the
+# generator (seeded differently in the child), cfg.batch_size instead of cfg.train_batch_size, or two optimizer
+# steps per minibatch each end at other parameters, far outside the tolerance below.
+TRAIN_STEP_HINT = ("train_policy takes exactly cfg.train_steps_per_iter optimizer steps; before each one it draws "
+                   "a FRESH minibatch of cfg.train_batch_size pairs with the buffer's own sampler and the GIVEN "
+                   "generator (never torch's global RNG, never the whole buffer), computes your bc_loss on it, "
+                   "clears the old gradients, backpropagates and steps once; it returns one Python number per step "
+                   "(the loss's value, detached from the graph)")
+TRAIN_POLICY_EXAMPLE = {"kind": "gaussian_mlp", "obs_dim": 2, "act_dim": 1, "n_actions": 0, "hidden": (8,),
+                        "buffer_size": 12, "train_batch_size": 4, "batch_size": 9, "steps": 5, "learning_rate": 5e-3,
+                        "init_seed": 3, "data_seed": 4, "generator_seed": 5, "global_seed": 1005}
+# Parameters after a few Adam steps: float rounding (float64 inside bc_loss, another summation order) moves them
+# by ~1e-7; every mistake above moves some of them by about the learning rate (Adam's step size). Measured over
+# 300 drawn cases: a per-sample float64 bc_loss stays within 0.06% of the tolerance; each mistake of
+# TRAIN_MISTAKES exceeds it at least 2.5-fold in 95% of the (case, mistake) pairs, the rest being cases where
+# the mistake happens to draw the same minibatches (a buffer of 2 pairs, say): other drawn cases catch it.
+TRAIN_PARAM_ATOL, TRAIN_PARAM_RTOL = 2e-4, 1e-3
+
+
+@st.composite
+def train_policy_cases(draw) -> dict:
+    kind = draw(st.sampled_from(["gaussian_mlp", "categorical_mlp"]))
+    train_batch_size = draw(st.integers(1, 8))
+    return {"kind": kind, "obs_dim": draw(st.integers(1, 4)),
+            "act_dim": draw(st.integers(1, 2)) if kind == "gaussian_mlp" else 0,
+            "n_actions": draw(st.integers(2, 4)) if kind == "categorical_mlp" else 0,
+            "hidden": draw(st.sampled_from([(8,), (4, 4)])),
+            "buffer_size": draw(st.integers(2, 30)), "train_batch_size": train_batch_size,
+            "batch_size": train_batch_size + draw(st.integers(1, 20)), "steps": draw(st.integers(2, 8)),
+            "learning_rate": draw(st.sampled_from([1e-3, 5e-3, 2e-2])),
+            "init_seed": draw(st.integers(0, 10_000)), "data_seed": draw(st.integers(0, 10_000)),
+            "generator_seed": draw(st.integers(1, 10_000)), "global_seed": draw(st.integers(10_001, 20_000))}
+
+
+def build_train_policy_case(case: dict) -> tuple:
+    """(policy_spec, observations, actions, config, generator_seed, global_seed): what the child task receives."""
+    from autograder.child_tasks import _parameters
+    from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy
+
+    obs_dim, hidden, n = case["obs_dim"], tuple(case["hidden"]), case["buffer_size"]
+    if case["kind"] == "categorical_mlp":
+        policy = _seeded(case["init_seed"], lambda: CategoricalMLPPolicy(obs_dim, case["n_actions"], hidden))
+    else:
+        policy = _seeded(case["init_seed"], lambda: GaussianMLPPolicy(obs_dim, case["act_dim"], hidden))
+    gen = torch.Generator().manual_seed(case["data_seed"])
+    observations = torch.randn(n, obs_dim, generator=gen)
+    if case["kind"] == "categorical_mlp":
+        actions = torch.randint(case["n_actions"], (n,), generator=gen)
+    else:
+        actions = 0.5 * torch.randn(n, case["act_dim"], generator=gen)
+    spec = {"kind": case["kind"], "obs_dim": obs_dim, "act_dim": case["act_dim"], "n_actions": case["n_actions"],
+            "hidden": list(hidden), "parameters": _parameters(policy)}
+    config = {"train_steps_per_iter": case["steps"], "train_batch_size": case["train_batch_size"],
+              "batch_size": case["batch_size"], "learning_rate": case["learning_rate"],
+              "max_replay_buffer_size": max(n, 1)}
+    return spec, observations, actions, config, case["generator_seed"], case["global_seed"]
+
+
+def _as_number(x):
+    """A returned loss as a float, or None when it is not a number (a 1-element tensor counts, for comparison)."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, torch.Tensor) and x.numel() == 1 and x.is_floating_point():
+        return float(x.reshape(()))
+    return None
+
+
+def _checked_losses(losses, steps: int) -> list:
+    from autograder.compare import describe
+
+    if not isinstance(losses, (list, tuple)):
+        raise Mismatch(f"train_policy should return a list of {steps} losses (one per step), got {describe(losses)}")
+    if len(losses) != steps:
+        raise Mismatch(f"train_policy returned {len(losses)} losses, expected cfg.train_steps_per_iter = {steps} "
+                       "(one per optimizer step)")
+    return list(losses)
+
+
+def _trained(reply, spec: dict) -> dict:
+    """The child's final parameters, checked against the policy the judge built (names, shapes, finite)."""
+    from autograder.child_tasks import build_policy
+
+    if not isinstance(reply, dict):
+        raise Mismatch("train_policy's run returned no result", "did your code replace the given objects?")
+    return load_checked_parameters(build_policy(spec), reply.get("policy"), TRAIN_STEP_HINT).state_dict()
+
+
+@problem("hw1", "train_policy_steps", points=2, stubs=[(MODULE, "bc_loss"), (MODULE, "train_policy")],
+         hint=TRAIN_STEP_HINT, seconds=60)
+def check_train_policy_steps(ctx):
+    """train_policy returns one finite Python float per step (cfg.train_steps_per_iter) and trains the policy."""
+    run = ctx.task("train_policy_call", MODULE)
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=6)
+    @given(case=train_policy_cases())
+    @example(case=TRAIN_POLICY_EXAMPLE)
+    def prop(case):
+        args = build_train_policy_case(case)
+        reply = run(*args)
+        losses = _checked_losses(reply.get("losses") if isinstance(reply, dict) else None, case["steps"])
+        for k, loss in enumerate(losses):
+            if not isinstance(loss, float) or isinstance(loss, bool):
+                what = ("a tensor" if isinstance(loss, torch.Tensor) else type(loss).__name__)
+                raise Mismatch(f"train_policy: losses[{k}] is {what}, not a Python float: the log keeps numbers; a "
+                               "tensor kept in the list also keeps its whole graph alive")
+            if not math.isfinite(loss):
+                raise Mismatch(f"train_policy: losses[{k}] = {loss} is not finite")
+        params = _trained(reply, args[0])
+        if all(torch.equal(params[name], value) for name, value in args[0]["parameters"].items()):
+            raise Mismatch(f"train_policy ran {case['steps']} steps but the policy's parameters did not change: "
+                           "no optimizer step was taken")
+
+    prop()
+
+
+def _reference_module(ctx, function: str):
+    import inspect
+
+    return inspect.getmodule(ctx.ref(MODULE, function))
+
+
+def _judge_train(bc_loss, args: tuple, how: str) -> dict:
+    """A known mistake, replayed in the judge with the reference's bc_loss (to name what a submission did)."""
+    from autograder.child_tasks import _parameters, build_buffer, build_policy
+    from rlkit.imitation import ImitationConfig
+
+    spec, observations, actions, config, generator_seed, global_seed = args
+    policy, buffer, cfg = build_policy(spec), build_buffer(observations, actions), ImitationConfig(**config)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
+    given_gen = torch.Generator().manual_seed(int(generator_seed))
+    draws = torch.Generator().manual_seed(int(global_seed)) if how == "global" else given_gen
+    size = cfg.batch_size if how == "batch_size" else cfg.train_batch_size
+    first = buffer.sample(size, draws)
+    for step in range(cfg.train_steps_per_iter):
+        if how == "whole":
+            o, a = buffer.observations, buffer.actions
+        elif how == "once" or step == 0:
+            o, a = first
+        else:
+            o, a = buffer.sample(size, draws)
+        for _ in range(2 if how == "twice" else 1):
+            optimizer.zero_grad()
+            bc_loss(policy, o, a).backward()
+            optimizer.step()
+    return _parameters(policy)
+
+
+TRAIN_MISTAKES = {
+    "once": "one minibatch drawn once and reused at every step (draw a fresh one before each step)",
+    "whole": "the whole buffer used as the batch at every step (draw a minibatch of cfg.train_batch_size)",
+    "global": "minibatches drawn with torch's global RNG instead of the given generator",
+    "batch_size": "minibatches of cfg.batch_size pairs (the DAgger rollout budget) instead of cfg.train_batch_size",
+    "twice": "two optimizer steps on each minibatch",
+}
+
+
+def _params_close(got: dict, want: dict) -> tuple[str, float] | None:
+    """The first parameter (name, largest difference) outside the tolerance, or None."""
+    for name, w in want.items():
+        g = got[name].to(torch.float64)
+        w = w.to(torch.float64)
+        excess = (g - w).abs() - (TRAIN_PARAM_ATOL + TRAIN_PARAM_RTOL * w.abs())
+        if bool((excess > 0).any()):
+            return name, float((g - w).abs().max())
+    return None
+
+
+@problem("hw1", "train_policy_matches_reference", points=3, needs_reference=True,
+         stubs=[(MODULE, "bc_loss"), (MODULE, "train_policy")], hint=TRAIN_STEP_HINT, seconds=60)
+def check_train_policy_matches_reference(ctx):
+    """train_policy takes the reference's steps: the same minibatches (the given generator), one Adam step each."""
+    from autograder.child_tasks import train_policy_call
+
+    run = ctx.task("train_policy_call", MODULE)
+    reference = _reference_module(ctx, "train_policy")
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=6)
+    @given(case=train_policy_cases())
+    @example(case=TRAIN_POLICY_EXAMPLE)
+    def prop(case):
+        args = build_train_policy_case(case)
+        reply = run(*args)
+        losses = _checked_losses(reply.get("losses") if isinstance(reply, dict) else None, case["steps"])
+        got = _trained(reply, args[0])
+        with torch.random.fork_rng(devices=[]):
+            want_reply = train_policy_call(reference, *args)
+        want = want_reply["policy"]
+        off = _params_close(got, want)
+        if off is not None:
+            name, diff = off
+            found = ""
+            if all(torch.equal(got[k], v) for k, v in args[0]["parameters"].items()):
+                found = ": the policy's parameters did not change at all (no optimizer step was taken)"
+            for how, what in TRAIN_MISTAKES.items() if not found else ():
+                with torch.random.fork_rng(devices=[]):
+                    if _params_close(got, _judge_train(reference.bc_loss, args, how)) is None:
+                        found = f": they are those of {what}"
+                        break
+            note(f"steps={case['steps']}, buffer of {case['buffer_size']} pairs, "
+                 f"train_batch_size={case['train_batch_size']}, batch_size={case['batch_size']}")
+            raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
+                           f"reference's by up to {diff:.3g} (tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
+                           f"{found}")
+        for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
+            value = _as_number(g)
+            if value is None or abs(value - w) > 1e-3 * (1.0 + abs(w)):
+                raise Mismatch(f"train_policy: losses[{k}] is {g!r}, expected the loss of step {k}'s minibatch "
+                               f"before that step, {w:.6g}")
+
+    prop()
+
+
+# --------------------------------------------------------------------------- DAgger's process, step by step
+# run_training_loop on a small task whose states depend on the actions taken (autograder.child_tasks.DriftEnv:
+# x ← x + 0.5·clip(a), o = [x, t]) with a linear expert a* = −x. Episodes end only at cfg.ep_len, so every count is
+# known in advance: iteration i ≥ 1 collects ⌈batch_size / ep_len⌉ whole episodes of ep_len steps. The learner's
+# std is tiny (e^−12 ≈ 6e-6), so its rollouts are fixed by its mean up to ~1e-5 whatever way a correct sampler
+# draws the noise (torch's RNG in another order, numpy's); the reference's loop replayed in the judge on the same
+# objects and seeds then gives the same data set and the same parameters, up to the tolerances below. Measured
+# over 100 drawn cases: a sampler drawing its noise with numpy stays within 1.4% of each tolerance; rolling out
+# the expert, or training twice per iteration, exceeds it at least 30-fold.
+DAGGER_HINT = ("iteration 0 trains on the demonstrations only; every later iteration rolls out the CURRENT "
+               "learner (not the expert) with sample_trajectories for at least cfg.batch_size env steps, episodes "
+               "cut at cfg.ep_len, replaces the learner's actions by the expert's labels on exactly those "
+               "observations (dagger_relabel), ADDS them to the buffer (D grows, nothing is thrown away) and "
+               "trains; fix the unit problems (sample_trajectories, dagger_relabel, train_policy) first")
+DAGGER_EXPERT = ([[-1.0, 0.0]], [0.0])
+DAGGER_LOG_STD = -12.0
+DAGGER_OBS_ATOL = 2e-3
+DAGGER_PARAM_ATOL, DAGGER_PARAM_RTOL = 1e-3, 1e-3
+DAGGER_EXAMPLE = {"ep_len": 4, "batch_size": 10, "n_iter": 3, "steps": 6, "train_batch_size": 4, "n_demos": 1,
+                  "learning_rate": 2e-2, "seed": 1, "init_seed": 2, "stream_seed": 3}
+
+
+@st.composite
+def dagger_cases(draw) -> dict:
+    ep_len = draw(st.integers(3, 6))
+    batch_size = draw(st.integers(ep_len + 1, 3 * ep_len).filter(lambda b: b % ep_len != 0))
+    return {"ep_len": ep_len, "batch_size": batch_size, "n_iter": draw(st.integers(2, 3)),
+            "steps": draw(st.integers(3, 8)), "train_batch_size": draw(st.integers(2, ep_len)),
+            "n_demos": draw(st.integers(1, 2)), "learning_rate": draw(st.sampled_from([5e-3, 2e-2])),
+            "seed": draw(st.integers(0, 1000)), "init_seed": draw(st.integers(0, 1000)),
+            "stream_seed": draw(st.integers(0, 1000))}
+
+
+def _expert_labels(observations: torch.Tensor) -> torch.Tensor:
+    from rlkit.scripted_envs import LinearExpert
+
+    weight, bias = DAGGER_EXPERT
+    return LinearExpert(torch.tensor(weight), torch.tensor(bias))(observations)
+
+
+def build_dagger_case(case: dict) -> tuple:
+    """(policy_spec, expert_weight, expert_bias, demonstrations, config, seed, stream_seed) for the dagger_loop task."""
+    from autograder.child_tasks import DriftEnv, _parameters
+    from rlkit.policies import GaussianMLPPolicy
+
+    policy = _seeded(case["init_seed"], lambda: GaussianMLPPolicy(2, 1, (8,), log_std=DAGGER_LOG_STD))
+    spec = {"kind": "gaussian_mlp", "obs_dim": 2, "act_dim": 1, "n_actions": 0, "hidden": [8],
+            "parameters": _parameters(policy)}
+    demos = []
+    for k in range(case["n_demos"]):  # the expert's own episodes, from reset seeds no training run uses
+        env = DriftEnv()
+        obs, _ = env.reset(seed=50_000 + k)
+        rows, rewards = [], []
+        for _ in range(case["ep_len"]):
+            rows.append(obs)
+            obs, reward, *_ = env.step(_expert_labels(torch.as_tensor(obs)[None])[0].numpy())
+            rewards.append(reward)
+        observations = torch.as_tensor(np.stack(rows))
+        demos.append(Trajectory(observations=observations, actions=_expert_labels(observations),
+                                rewards=torch.tensor(rewards, dtype=torch.float32), terminated=False,
+                                final_observation=torch.as_tensor(obs)))
+    config = {"method": "dagger", "n_iter": case["n_iter"], "batch_size": case["batch_size"],
+              "ep_len": case["ep_len"], "train_batch_size": case["train_batch_size"],
+              "train_steps_per_iter": case["steps"], "learning_rate": case["learning_rate"], "eval_batch_size": 0,
+              "n_demos": case["n_demos"], "hidden": (8,)}
+    weight, bias = DAGGER_EXPERT
+    return spec, torch.tensor(weight), torch.tensor(bias), demos, config, case["seed"], case["stream_seed"]
+
+
+def _reference_dagger(ctx, args: tuple) -> dict:
+    from autograder.child_tasks import dagger_loop
+
+    module = _reference_module(ctx, "run_training_loop")
+    state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return dagger_loop(module, *args)
+    finally:
+        np.random.set_state(state)
+
+
+def _counts(value) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
+
+
+def _follows_expert(observations: torch.Tensor) -> bool:
+    """Whether consecutive steps of these DriftEnv observations moved x by the expert's action: x' = x + 0.5·clip(a*)."""
+    o = observations.to(torch.float64)
+    same_episode = (o[1:, 1] - o[:-1, 1]) == 1
+    if not bool(same_episode.any()):
+        return False
+    moved = o[:-1, 0] + 0.5 * _expert_labels(observations[:-1]).to(torch.float64)[:, 0].clamp(-1.0, 1.0)
+    return bool(((o[1:, 0] - moved).abs()[same_episode] < 1e-4).all())
+
+
+def compare_dagger(got: dict, want: dict, case: dict, spec: dict, demos: list) -> None:
+    """The student's DAgger run against the reference's, iteration by iteration, with a diagnosis."""
+    from autograder.child_tasks import build_policy
+
+    n_iter, ep_len, batch = case["n_iter"], case["ep_len"], case["batch_size"]
+    its, ref_its = got.get("iterations"), want["iterations"]
+    if not isinstance(its, list) or len(its) != n_iter or not all(isinstance(r, dict) for r in its):
+        k = len(its) if isinstance(its, list) else 0
+        raise Mismatch(f"run_training_loop reported {k} iterations (on_iteration calls), expected cfg.n_iter = {n_iter}")
+    demo_steps = sum(len(d) for d in demos)
+    per_iter = -(-batch // ep_len) * ep_len
+    previous_calls, previous_size = 0, None
+    for i, (it, ref) in enumerate(zip(its, ref_its)):
+        where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
+        calls = _counts(it.get("env_calls"))
+        if calls is not None and i > 0 and calls - previous_calls != ref["env_calls"] - ref_its[i - 1]["env_calls"]:
+            made = calls - previous_calls
+            if made == 0:
+                why = "it took no env step: it never rolled out the learner (the data must come from the learner)"
+            elif made == ep_len:
+                why = f"that is a single rollout of cfg.ep_len = {ep_len} steps: keep collecting whole episodes " \
+                      f"until at least cfg.batch_size = {batch} steps"
+            elif made == -(-ep_len // batch) * batch:
+                why = f"that is what swapping cfg.batch_size ({batch}) and cfg.ep_len ({ep_len}) gives"
+            else:
+                why = f"expected ⌈{batch}/{ep_len}⌉ episodes of {ep_len} steps"
+            raise Mismatch(f"run_training_loop: {where} took {made} env steps, expected {per_iter}: {why}")
+        if i == 0 and calls not in (None, 0):
+            raise Mismatch(f"run_training_loop: iteration 0 took {calls} env steps; it trains on the demonstrations "
+                           "only (rollouts start at iteration 1)")
+        previous_calls = calls if calls is not None else previous_calls
+        env_steps = _counts(it.get("env_steps"))
+        if env_steps != ref["env_steps"]:
+            raise Mismatch(f"run_training_loop: the log's env_steps after {where} is {it.get('env_steps')!r}, "
+                           f"expected {ref['env_steps']} (the learner's env steps so far)")
+        size = _counts(it.get("buffer_size"))
+        if size != ref["buffer_size"]:
+            if i > 0 and size == ref["buffer_size"] - ref_its[i - 1]["buffer_size"]:
+                why = "it holds only this iteration's data: the data set must be AGGREGATED (added to), not replaced"
+            elif i > 0 and size == previous_size:
+                why = "it did not grow: add each iteration's relabelled rollouts to the buffer"
+            elif i > 0 and previous_size is not None and size == previous_size + demo_steps:
+                why = "it grew by the demonstrations again instead of the learner's relabelled rollouts"
+            else:
+                why = f"expected {demo_steps} demonstration steps, then {per_iter} more per DAgger iteration"
+            raise Mismatch(f"run_training_loop: the buffer holds {it.get('buffer_size')!r} pairs after {where}, "
+                           f"expected {ref['buffer_size']}: {why}")
+        previous_size = size
+        obs, act = it.get("buffer_observations"), it.get("buffer_actions")
+        ref_obs = ref["buffer_observations"]
+        if isinstance(obs, torch.Tensor) and isinstance(act, torch.Tensor) and obs.shape == ref_obs.shape \
+                and act.shape == ref["buffer_actions"].shape:
+            start = 0 if i == 0 else ref_its[i - 1]["buffer_size"]
+            new_obs = obs[start:].to(torch.float32)
+            if not torch.allclose(new_obs, ref_obs[start:], atol=DAGGER_OBS_ATOL, rtol=0):
+                if i > 0 and _follows_expert(new_obs):
+                    why = ("these states follow the EXPERT's actions: roll out the current learner, and only ask "
+                           "the expert to label what the learner visited")
+                elif i > 0 and torch.equal(new_obs, torch.cat([d.observations for d in demos])[: len(new_obs)]):
+                    why = "they are the demonstrations again, not the learner's rollouts"
+                else:
+                    why = ("they are not the states the current learner visits from the env's resets "
+                           "(roll out the policy being trained, after the previous iteration's training)")
+                raise Mismatch(f"run_training_loop: the observations added at {where} differ from the reference "
+                               f"run's: {why}")
+            labels = act[start:].to(torch.float32)
+            if not torch.allclose(labels, _expert_labels(new_obs), atol=1e-4):
+                raise Mismatch(f"run_training_loop: the actions added at {where} are not the expert's labels "
+                               "of the added observations (relabel the learner's rollouts with dagger_relabel)")
+        params = load_checked_parameters(build_policy(spec), it.get("policy"), DAGGER_HINT).state_dict()
+        for name, w in ref["policy"].items():
+            g, w64 = params[name].to(torch.float64), w.to(torch.float64)
+            if bool(((g - w64).abs() > DAGGER_PARAM_ATOL + DAGGER_PARAM_RTOL * w64.abs()).any()):
+                what = ("trained on the demonstrations only" if i == 0
+                        else "trained on the aggregated data set (the demonstrations and every relabelled rollout)")
+                raise Mismatch(f"run_training_loop: after {where} the policy's parameter {name} differs from the "
+                               f"reference run's by up to {float((g - w64).abs().max()):.3g} (tolerance "
+                               f"{DAGGER_PARAM_ATOL:g} + {DAGGER_PARAM_RTOL:g}·|θ|): the policy must be {what}, "
+                               "with train_policy once per iteration")
+
+
+@problem("hw1", "dagger_matches_reference", points=4, needs_reference=True, hint=DAGGER_HINT, seconds=90,
+         stubs=[(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
+                (MODULE, "dagger_relabel"), (MODULE, "train_policy"), (MODULE, "run_training_loop")])
+def check_dagger_matches_reference(ctx):
+    """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, aggregated."""
+    run = ctx.task("dagger_loop", MODULE)
+
+    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=4)
+    @given(case=dagger_cases())
+    @example(case=DAGGER_EXAMPLE)
+    def prop(case):
+        args = build_dagger_case(case)
+        got = run(*args)
+        if not isinstance(got, dict):
+            raise Mismatch("the DAgger run returned no result", "did your code replace the given objects?")
+        want = _reference_dagger(ctx, args)
+        note(f"n_iter={case['n_iter']}, batch_size={case['batch_size']}, ep_len={case['ep_len']}, "
+             f"train_batch_size={case['train_batch_size']}, train_steps_per_iter={case['steps']}")
+        compare_dagger(got, want, case, args[0], args[3])
 
     prop()
 

@@ -1,6 +1,7 @@
-"""Variants of hw1/imitation.py: bc_loss, sample_trajectory, sample_trajectories, dagger_relabel.
+"""Variants of hw1/imitation.py: bc_loss, sample_trajectory, sample_trajectories, dagger_relabel, train_policy
+(checked step by step against the reference) and run_training_loop's DAgger process (on a small scripted task).
 
-The training-loop variants (they need a training run) are in tests/test_hw1_imitation.py, marked slow.
+The integration variants (they need a LunarLander training run) are in tests/test_hw1_imitation.py, marked slow.
 """
 
 from tests.variants import Variant
@@ -10,8 +11,82 @@ BC = ("bc_loss",)
 ROLL = ("sample_trajectory", "sample_trajectories")
 ONE = ("sample_trajectory",)
 RELABEL = ("dagger_relabel",)
+TRAIN = ("train_policy_steps", "train_policy_matches_reference")
+TRAIN_REF = ("train_policy_matches_reference",)
+DAGGER = ("dagger_matches_reference",)
 
 # A correct sample_trajectory with one line changed is the usual student mistake: build it from a template.
+# train_policy: the reference's loop with one piece changed.
+TRAIN_TEMPLATE = """
+import torch
+
+def train_policy(policy, optimizer, buffer, cfg, generator):
+    losses = []
+    {before}
+    for _ in range(cfg.train_steps_per_iter):
+        {draw}
+        loss = {loss}
+        optimizer.{zero}
+        loss.backward()
+        {step}
+        losses.append({record})
+    return losses
+"""
+TRAIN_OK = dict(before="pass", draw="obs, act = buffer.sample(cfg.train_batch_size, generator)",
+                loss="bc_loss(policy, obs, act)", zero="zero_grad()", step="optimizer.step()",
+                record="float(loss.detach())")
+
+
+def train_variant(**changes) -> str:
+    return TRAIN_TEMPLATE.format(**{**TRAIN_OK, **changes})
+
+
+# run_training_loop: the DAgger branch (iterations >= 1) as students get it wrong; the rest is the given code.
+LOOP_TEMPLATE = """
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+class _ExpertAsPolicy(nn.Module):
+    def __init__(self, expert):
+        super().__init__()
+        self.expert = expert
+
+    def forward(self, observations):
+        mean = self.expert(observations)
+        return Independent(Normal(mean, torch.full_like(mean, 1e-6)), 1)
+
+def run_training_loop(env, policy, expert, demonstrations, cfg, on_iteration=None):
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
+    buffer = ReplayBuffer(cfg.max_replay_buffer_size)
+    n_iter = 1 if cfg.method == "bc" else cfg.n_iter
+    log, env_steps = [], 0
+    for itr in range(n_iter):
+        if itr == 0:
+            paths = list(demonstrations)
+        else:
+            {dagger}
+            env_steps += sum(len(p) for p in paths)
+        {add}
+        losses = train_policy(policy, optimizer, buffer, cfg, generator)
+        row = {{"iteration": itr, "env_steps": env_steps, "buffer_size": len(buffer),
+               "loss": losses[-1] if losses else float("nan"), "eval_return_mean": float("nan"),
+               "eval_return_std": float("nan"), "eval_episodes": 0}}
+        log.append(row)
+        if on_iteration is not None:
+            on_iteration(row)
+    return log
+"""
+LOOP_OK = dict(dagger="paths = dagger_relabel(expert, sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len))",
+               add="buffer.add(paths)")
+
+
+def loop_variant(**changes) -> str:
+    return LOOP_TEMPLATE.format(**{**LOOP_OK, **changes})
+
+
 SAMPLE_TEMPLATE = """
 import numpy as np
 import torch
@@ -188,6 +263,49 @@ BUGGY = [
             RELABEL_TEMPLATE.format(labels="expert(obs)").replace("rewards=traj.rewards",
                                                                    "rewards=torch.zeros_like(traj.rewards)"),
             RELABEL, reason="rewards"),
+    # ---------------------------------------------------------------- train_policy
+    Variant("train_minibatch_drawn_once", M,
+            train_variant(before="obs, act = buffer.sample(cfg.train_batch_size, generator)", draw="pass"),
+            TRAIN_REF, reason="drawn once"),
+    Variant("train_whole_buffer_as_batch", M,
+            train_variant(draw="obs, act = buffer.observations, buffer.actions"), TRAIN_REF, reason="whole buffer"),
+    Variant("train_loss_appended_as_tensor", M, train_variant(record="loss"), ("train_policy_steps",),
+            reason="not a Python float"),
+    Variant("train_global_rng", M, train_variant(draw="obs, act = buffer.sample(cfg.train_batch_size)"),
+            TRAIN_REF, reason="global RNG"),
+    Variant("train_wrong_batch_size_field", M,
+            train_variant(draw="obs, act = buffer.sample(cfg.batch_size, generator)"), TRAIN_REF,
+            reason="cfg.batch_size"),
+    Variant("train_two_steps_per_minibatch", M,
+            train_variant(step="optimizer.step()\n        optimizer.zero_grad()\n"
+                               "        bc_loss(policy, obs, act).backward()\n        optimizer.step()"),
+            TRAIN_REF, reason="two optimizer steps"),
+    Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
+    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF),
+    Variant("train_one_step_too_few", M,
+            train_variant().replace("range(cfg.train_steps_per_iter)", "range(cfg.train_steps_per_iter - 1)"),
+            TRAIN, reason="expected cfg.train_steps_per_iter"),
+    # ---------------------------------------------------------------- run_training_loop (DAgger's process)
+    Variant("dagger_never_uses_learner_data", M, loop_variant(dagger="paths = list(demonstrations)"), DAGGER,
+            reason="never rolled out the learner"),
+    Variant("dagger_rolls_out_the_expert", M, loop_variant(
+        dagger="paths = dagger_relabel(expert, sample_trajectories(env, _ExpertAsPolicy(expert), cfg.batch_size, "
+               "cfg.ep_len))"), DAGGER, reason="EXPERT's actions"),
+    Variant("dagger_replaces_the_data", M, loop_variant(
+        add="buffer = ReplayBuffer(cfg.max_replay_buffer_size)\n        buffer.add(paths)"), DAGGER,
+            reason="AGGREGATED"),
+    Variant("dagger_single_rollout", M, loop_variant(
+        dagger="paths = dagger_relabel(expert, [sample_trajectory(env, policy, cfg.ep_len)])"), DAGGER,
+            reason="single rollout"),
+    Variant("dagger_batch_size_and_ep_len_swapped", M, loop_variant(
+        dagger="paths = dagger_relabel(expert, sample_trajectories(env, policy, cfg.ep_len, cfg.batch_size))"),
+            DAGGER, reason="swapping"),
+    Variant("dagger_learner_actions_not_relabelled", M, loop_variant(
+        dagger="paths = sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len)"), DAGGER,
+            reason="expert's labels"),
+    Variant("dagger_trains_twice_per_iteration", M, loop_variant(
+        add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER,
+            reason="train_policy once per iteration"),
 ]
 
 CORRECT = [
@@ -226,7 +344,7 @@ CORRECT = [
                               actions=torch.from_numpy(np.stack(act_list)),
                               rewards=torch.from_numpy(np.asarray(rew_list)),
                               terminated=bool(terminated))
-        """, ROLL),
+        """, ROLL + DAGGER),
     Variant("sample_template_without_final_observation", M, sample_variant(), ROLL),
     Variant("relabel_dataclasses_replace", M, """
         import dataclasses
@@ -235,4 +353,26 @@ CORRECT = [
         """, RELABEL),
     Variant("relabel_one_observation_at_a_time", M,
             RELABEL_TEMPLATE.format(labels="torch.stack([expert(o[None])[0] for o in obs])"), RELABEL),
+    Variant("train_float64_loss_item", M, train_variant(loss="-policy(obs).log_prob(act).double().mean()",
+                                                        record="loss.item()"), TRAIN),
+    Variant("train_zero_grad_keeps_tensors", M, train_variant(zero="zero_grad(set_to_none=False)",
+                                                              record="float(loss)"), TRAIN),
+    Variant("train_indices_drawn_by_hand", M, train_variant(
+        draw="index = torch.randint(len(buffer), (cfg.train_batch_size,), generator=generator)\n"
+             "        obs, act = buffer.observations[index], buffer.actions[index]"), TRAIN),
+    Variant("dagger_template", M, loop_variant(), DAGGER),
+    # Gaussian noise drawn with numpy: another random stream than torch's, so DAgger's data set must not depend
+    # on how a correct sampler draws its noise.
+    Variant("sample_gaussian_noise_from_numpy", M, sample_variant().replace(
+        "a = policy(o[None]).sample()[0]",
+        "dist = policy(o[None])\n"
+        "        a = dist.sample()[0] if isinstance(env.action_space, gym.spaces.Discrete) else "
+        "dist.mean[0] + dist.stddev[0] * torch.as_tensor(np.random.standard_normal(dist.mean.shape[-1]), "
+        "dtype=torch.float32)").replace("import numpy as np", "import gymnasium as gym\nimport numpy as np"),
+            ROLL + DAGGER),
+    Variant("dagger_relabel_by_hand_one_path_at_a_time", M, loop_variant(
+        dagger="paths = [dataclasses.replace(p, actions=expert(p.observations)) for p in "
+               "sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len)]",
+        add="for p in paths:\n            buffer.add([p])").replace("import numpy as np", "import dataclasses"),
+            DAGGER),
 ]
