@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -103,6 +104,60 @@ def test_scripted_envs_and_policies_pickle():
     assert float(clone.reset()[0][1]) == float(env.reset()[0][1])
     policy = pickle.loads(pickle.dumps(TablePolicy(torch.zeros(2, 3))))
     assert policy(torch.zeros(1, 3)).sample().shape == (1,)
+
+
+# --------------------------------------------------------------------------- the training loop, step by step
+def _reference_imitation():
+    from autograder.problem import Reference
+    from tests.conftest import SOLUTIONS
+
+    return importlib.import_module(Reference.find(SOLUTIONS)("hw1.imitation", "train_policy").__module__)
+
+
+def test_drift_env_states_follow_the_actions_and_an_unseeded_reset_continues_the_stream():
+    from autograder.child_tasks import DriftEnv
+
+    env = DriftEnv()
+    x0 = float(env.reset(seed=4)[0][0])
+    obs, reward, terminated, truncated, _ = env.step(np.array([3.0]))  # clipped to 1
+    assert obs[1] == 1 and abs(obs[0] - np.float32(x0 + 0.5)) < 1e-6 and reward == -float(obs[0]) ** 2
+    assert not terminated and not truncated and env.steps == 1
+    second = float(env.reset()[0][0])
+    other = DriftEnv()
+    other.reset(seed=4)
+    assert float(other.reset()[0][0]) == second != x0
+    with pytest.raises(ValueError):
+        env.step(np.zeros(2))
+
+
+def test_train_policy_replay_is_exact_and_every_named_mistake_leaves_the_tolerance():
+    from autograder.child_tasks import train_policy_call
+    from autograder.problems import hw1_imitation as h
+
+    ref = _reference_imitation()
+    args = h.build_train_policy_case(h.TRAIN_POLICY_EXAMPLE)
+    first, again = train_policy_call(ref, *args), train_policy_call(ref, *args)
+    assert all(torch.equal(first["policy"][k], again["policy"][k]) for k in first["policy"])
+    assert first["losses"] == again["losses"] and len(first["losses"]) == h.TRAIN_POLICY_EXAMPLE["steps"]
+    assert h._params_close(h._judge_train(ref.bc_loss, args, "reference"), first["policy"]) is None
+    for how in h.TRAIN_MISTAKES:
+        assert h._params_close(h._judge_train(ref.bc_loss, args, how), first["policy"]) is not None, how
+
+
+def test_dagger_counts_on_the_scripted_task_are_known_in_advance():
+    from autograder.child_tasks import dagger_loop
+    from autograder.problems import hw1_imitation as h
+
+    case = h.DAGGER_EXAMPLE  # ep_len 4, batch_size 10: 3 episodes of 4 steps per DAgger iteration
+    args = h.build_dagger_case(case)
+    out = dagger_loop(_reference_imitation(), *args)
+    its = out["iterations"]
+    assert [it["env_calls"] for it in its] == [0, 12, 24] == [it["env_steps"] for it in its]
+    assert [it["buffer_size"] for it in its] == [4, 16, 28] == [len(it["buffer_observations"]) for it in its]
+    new = its[1]["buffer_observations"][4:]
+    assert torch.equal(its[1]["buffer_actions"][4:], h._expert_labels(new))
+    assert not h._follows_expert(new)  # the learner's states, not the expert's
+    assert h._follows_expert(args[3][0].observations)
 
 
 # --------------------------------------------------------------------------- grading

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, expect_tensor, expect_unmodified, fmt,
                                 load_checked_parameters, tolerance)
-from autograder.problem import GRADER_SETTINGS, problem
+from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from rlkit.trajectory import Trajectory
 
 MODULE = "hw1.imitation"
@@ -178,7 +178,7 @@ def check_bc_loss_gradient(ctx):
     """bc_loss is differentiable: its gradient with respect to the policy's parameters is ∇θ of the mean NLL."""
     grads_of = ctx.task("bc_loss_gradients", MODULE)
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=15)
+    @grader_settings(max_examples=15)
     @given(case=bc_batches())
     @example(case=BC_EXAMPLE)
     @example(case=BC_EXAMPLE_DISCRETE)
@@ -354,7 +354,7 @@ def check_sample_trajectories(ctx):
     """sample_trajectories: whole episodes, unseeded resets, until at least min_timesteps steps in total."""
     from rlkit.scripted_envs import ScriptedEnv
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=25)
+    @grader_settings(max_examples=25)
     @given(schedule=schedules(max_episodes=4, max_len=20), min_timesteps=st.integers(1, 60),
            max_length=st.integers(1, 25), discrete=st.booleans())
     @example(schedule=[(4, "terminated"), (3, "truncated")], min_timesteps=8, max_length=10, discrete=True)
@@ -432,7 +432,7 @@ RELABEL_EXAMPLE = {"act_dim": 1, "seed": 0, "trajectories": [
 def check_dagger_relabel(ctx):
     """dagger_relabel: the same observations, rewards and flags; actions = expert(o_t) of the same step."""
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=25)
+    @grader_settings(max_examples=25)
     @given(case=relabel_cases())
     @example(case=RELABEL_EXAMPLE)
     def prop(case):
@@ -573,7 +573,7 @@ def check_train_policy_steps(ctx):
     """train_policy returns one finite Python float per step (cfg.train_steps_per_iter) and trains the policy."""
     run = ctx.task("train_policy_call", MODULE)
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=6)
+    @grader_settings(max_examples=6)
     @given(case=train_policy_cases())
     @example(case=TRAIN_POLICY_EXAMPLE)
     def prop(case):
@@ -656,7 +656,7 @@ def check_train_policy_matches_reference(ctx):
     run = ctx.task("train_policy_call", MODULE)
     reference = _reference_module(ctx, "train_policy")
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=6)
+    @grader_settings(max_examples=6)
     @given(case=train_policy_cases())
     @example(case=TRAIN_POLICY_EXAMPLE)
     def prop(case):
@@ -875,7 +875,7 @@ def check_dagger_matches_reference(ctx):
     """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, aggregated."""
     run = ctx.task("dagger_loop", MODULE)
 
-    @GRADER_SETTINGS.__class__(GRADER_SETTINGS, max_examples=4)
+    @grader_settings(max_examples=4)
     @given(case=dagger_cases())
     @example(case=DAGGER_EXAMPLE)
     def prop(case):
