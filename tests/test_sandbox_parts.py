@@ -178,7 +178,8 @@ def test_without_a_process_table_rlimit_as_gives_way_to_the_watchdog(monkeypatch
 
 def test_the_memory_watchdog_ends_a_process_that_passes_its_limit():
     code = ("import time\nfrom autograder.sandbox import child\nchild._start_memory_watchdog(64)\n"
-            "hoard = [bytearray(8 * 2**20) for _ in range(40)]\ntime.sleep(5)\nprint('survived')")
+            "hoard = [b\"x\" * (8 * 2**20) for _ in range(40)]  # written: resident, not just reserved\n"
+            "time.sleep(5)\nprint('survived')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9 and "survived" not in proc.stdout
     assert "out of memory: the limit is 64 MB" in proc.stderr
