@@ -160,7 +160,7 @@ class DriftEnv(gym.Env):
 def dagger_loop(student, policy_spec: dict, expert_weight: Tensor, expert_bias: Tensor, demonstrations: list,
                 config: dict, seed: int, stream_seed: int) -> dict:
     """The student's ``run_training_loop`` on a DriftEnv with a linear expert, every object built from the judge's
-    data and seeded as ``rlkit.imitation.run`` seeds them. Returns, per iteration (at each on_iteration call):
+    data (on the CPU, whatever the grading device) and seeded as ``rlkit.imitation.run`` seeds them. Returns, per iteration (at each on_iteration call):
     the policy's parameters, the log row's env_steps and buffer_size, the env's own step count, and the buffer's
     contents when the loop used the given ReplayBuffer; and the returned log's length."""
     from rlkit import imitation
@@ -200,7 +200,7 @@ def dagger_loop(student, policy_spec: dict, expert_weight: Tensor, expert_bias: 
     if given is imitation.ReplayBuffer:
         student.ReplayBuffer = RecordingBuffer
     try:
-        log = student.run_training_loop(env, policy, expert, list(demonstrations), cfg, record)
+        log = student.run_training_loop(env, policy, expert, [d.to("cpu") for d in demonstrations], cfg, record)
     finally:
         if given is imitation.ReplayBuffer:
             student.ReplayBuffer = given

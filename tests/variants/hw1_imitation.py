@@ -303,6 +303,10 @@ BUGGY = [
     Variant("dagger_learner_actions_not_relabelled", M, loop_variant(
         dagger="paths = sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len)"), DAGGER,
             reason="expert's labels"),
+    Variant("dagger_rolls_out_the_initial_policy", M, loop_variant(
+        dagger="paths = dagger_relabel(expert, sample_trajectories(env, first, cfg.batch_size, cfg.ep_len))")
+            .replace("    log, env_steps = [], 0", "    log, env_steps = [], 0\n    first = copy.deepcopy(policy)")
+            .replace("import numpy as np", "import copy"), DAGGER, reason="current learner"),
     Variant("dagger_trains_twice_per_iteration", M, loop_variant(
         add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER,
             reason="train_policy once per iteration"),
