@@ -21,6 +21,26 @@ def nan_as_inf(t: Tensor) -> Tensor:
     return torch.where(torch.isnan(t), torch.full_like(t, math.inf), t)
 
 
+def same_value(a, b) -> bool:
+    """Equal to the last bit (NaN equal to NaN), through lists, tuples and dicts."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(
+            ((a == b) | (a.isnan() & b.isnan())).all() if a.is_floating_point() else (a == b).all())
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b if not isinstance(a, (Tensor, list, tuple, dict)) else False
+
+
+STATE_HINT = ("a function of its inputs must give the same answer every time: nothing may carry over between "
+              "calls. The usual culprits: .backward() on a policy whose .grad is never cleared (gradients add up "
+              "call after call: zero them first, or take the gradient without touching .grad), a global or a "
+              "mutable default argument used as a cache, or an input modified in place")
+
+
 class Mismatch(AssertionError):
     """The student's value is wrong. ``hint`` overrides the problem's hint."""
 

@@ -294,6 +294,43 @@ def test_the_grader_files_on_disk_cannot_be_tampered_with(tmp_path):
     assert problems.check_discounted_return is not None
 
 
+# --------------------------------------------------------------------------- facts decided in the judge
+def test_an_in_place_change_is_seen_even_with_the_childs_own_checks_patched_out(tmp_path):
+    """The judge compares the arguments it sent with those the child sends back; patching the child's
+    comparison or its walk over the arguments hides nothing (the second makes the reply malformed)."""
+    for patch in ["wire._same = lambda a, b: True", "child.tensors_in = lambda x: []"]:
+        result = grade_source(tmp_path / patch[:5], f"""
+            import torch
+            import autograder.sandbox.child as child
+            import autograder.sandbox.wire as wire
+            {patch}
+            _correct = discounted_reward_to_go
+            def discounted_reward_to_go(rewards, gamma):
+                out = _correct(rewards, gamma)
+                rewards.mul_(0.5)
+                return out
+            """, problem="reward_to_go")
+        assert_zero(result)
+        assert "modified its input in place" in result.reason or "malformed reply" in result.reason, result.reason
+
+
+def test_a_forged_gradient_is_checked_against_the_slope_of_the_students_own_function(tmp_path):
+    """Twice the right weights, with the child's gradient routine replaced so that it reports the gradient
+    of the right ones: the judge's finite differences of the student's own values expose it."""
+    result = grade_source(tmp_path, """
+        import torch
+        import autograder.sandbox.child as child
+        _correct = importance_weights
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            return 2 * _correct(target_log_probs, behavior_log_probs, per_decision=per_decision)
+        def forged(value, inputs, cotangent):
+            weight = torch.ones_like(value) if cotangent is None else cotangent.to(value.dtype)
+            return list(torch.autograd.grad((value / 2 * weight).sum(), inputs))
+        child._grads = forged
+        """, problem="importance_weights_grad", module="hw2/policy_gradient.py")
+    assert_zero(result, "is not the slope of your own function")
+
+
 # --------------------------------------------------------------------------- forging the reply protocol
 _FORGE = """
 import gc, io, os, pickle, time

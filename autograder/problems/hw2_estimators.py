@@ -119,6 +119,32 @@ def shrink_budget(seconds: float = SHRINK_SECONDS):
     return wrap
 
 
+FD_STEP = 1e-4
+
+
+def check_slope(fn, x: torch.Tensor, rest: tuple, kwargs: dict, cotangent, grad: torch.Tensor, name: str) -> None:
+    """The gradient the child reported, checked in the judge against the student's own function values:
+    the central difference (f(x + εd) − f(x − εd)) / 2ε of ⟨c, f⟩ along two fixed directions d must match
+    ⟨grad, d⟩. Tolerance 1e-3 of the magnitudes involved: far above float64 rounding (and float32 inside,
+    ≈ 6e-8 · |f| / ε), far below a gradient that is not the function's."""
+    x64 = x.to(F64)
+    directions = [torch.ones_like(x64), torch.cos(torch.arange(x64.numel(), dtype=F64) * 1.7).reshape(x64.shape)]
+    calls = [((x64 + s * FD_STEP * d, *rest), kwargs) for d in directions for s in (1.0, -1.0)]
+    values = fn.map(calls)
+    for k, d in enumerate(directions):
+        plus, minus = (expect_tensor(v, name=name).to(F64) for v in values[2 * k: 2 * k + 2])
+        weight = torch.ones_like(plus) if cotangent is None else cotangent.to(F64)
+        slope = float(((plus - minus) * weight).sum()) / (2 * FD_STEP)
+        claimed = float((grad.to(F64) * d).sum())
+        scale = abs(claimed) + float((grad.to(F64).abs() * d.abs()).sum()) + float(plus.abs().max()) + 1e-9
+        if not abs(slope - claimed) <= 1e-3 * scale:
+            raise Mismatch(f"the gradient reported for {name} is not the slope of your own function: along a "
+                           f"fixed direction its values change at rate {slope:.6g}, the reported gradient says "
+                           f"{claimed:.6g}",
+                           "the gradient must come from autograd through the very computation that returns the "
+                           "value: no separate formula, no detached pieces re-attached")
+
+
 def _grad_list(value, name: str, shapes: list, device: str) -> list[torch.Tensor]:
     """The student's list of per-parameter gradients, type/shape/device checked."""
     if not isinstance(value, (list, tuple)):
@@ -533,6 +559,8 @@ def check_importance_weights_grad(ctx):
         g = grads[0]
         if isinstance(g, str):
             raise Mismatch(f"no gradient flows from {name} to target_log_probs: {g}")
+        g = expect_tensor(g, name=f"the gradient of {name}", shape=[T])
+        check_slope(ctx.student(MODULE, "importance_weights"), lp, (lq,), {"per_decision": per_decision}, c, g, name)
         w = _log_w(case["target"], case["behavior"], per_decision).exp()
         if per_decision:
             want = torch.flip(torch.cumsum(torch.flip(c * w, [0]), 0), [0])
@@ -541,7 +569,7 @@ def check_importance_weights_grad(ctx):
             want = w.expand(T)
             what = "w at every k"
         note(f"expected ∂/∂ log π_k: {what}")
-        assert_close(expect_tensor(g, name=f"the gradient of {name}", shape=[T]), want, label="k =",
+        assert_close(g, want, label="k =",
                      name=f"the gradient of {name} with respect to target_log_probs",
                      atol=1e-9 * float(want.abs().max() + 1) + 1e-12)
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from autograder.sandbox import isolation, wire
-from autograder.sandbox.wire import TRAJECTORY_FIELDS, failure, pack
+from autograder.sandbox.wire import failure, pack, tensors_in
 from rlkit.trajectory import Trajectory
 
 DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills a child that ran out of time
@@ -192,12 +192,12 @@ def _serve(request: dict, modules: dict, code_dir: str, device: str, memory_mb: 
                 reply["message"] = f"{reply.get('message', '')} (call {index + 1} of {len(request['calls'])})"
                 return reply
             values.append(reply["value"])
-        return {"ok": True, "value": {"__list__": values}, "mutated": [], "grads": None}
+        return {"ok": True, "value": {"__list__": values}, "after": None, "grads": None}
     raise ValueError(f"unknown request {op!r}")
 
 
 def _ok(value=None) -> dict:
-    return {"ok": True, "value": pack(value), "mutated": [], "grads": None}
+    return {"ok": True, "value": pack(value), "after": None, "grads": None}
 
 
 def _load(module: str, function: str, modules: dict, code_dir: str) -> dict:
@@ -250,32 +250,11 @@ def _to_device(x, device: str):
     return x
 
 
-def _tensors_in(x) -> list[torch.Tensor]:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, Trajectory):
-        return [getattr(x, f) for f in TRAJECTORY_FIELDS if isinstance(getattr(x, f), torch.Tensor)]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _tensors_in(v)]
-    if isinstance(x, torch.nn.Module):
-        return [p.data for p in x.parameters()]
-    return []
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.is_floating_point():
-        return bool(((a == b) | (a.isnan() & b.isnan())).all())
-    return bool((a == b).all())
-
-
 def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int) -> dict:
     args = list(_to_device(request["args"], device))
     kwargs = {k: _to_device(v, device) for k, v in request["kwargs"].items()}
     for index in request.get("grad_wrt", ()):
         args[index] = args[index].detach().clone().requires_grad_(True)
-    before = [[t.detach().clone() for t in _tensors_in(a)] for a in args]
     _seed_everything()
     try:
         value = fn(*args, **kwargs)
@@ -292,12 +271,12 @@ def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int) -> dict
         elif "can't allocate memory" in message or "out of memory" in message.lower():
             message = f"ran out of memory (the limit is {memory_mb} MB above the baseline): {message[:200]}"
         return failure("error", type(err).__name__, message, student_frame(err, code_dir))
-    mutated = [i for i, (a, old) in enumerate(zip(args, before))
-               if any(not _same(new.detach(), o) for new, o in zip(_tensors_in(a), old))]
     grads = None
     if request.get("grad_wrt"):
         grads = _grads(value, [args[i] for i in request["grad_wrt"]], request.get("cotangent"))
-    return {"ok": True, "value": pack(value), "mutated": mutated, "grads": pack(grads)}
+    # The arguments as the call left them: the judge compares them with what it sent (it decides "mutated").
+    after = [[t.detach() for t in tensors_in(a)] for a in args]
+    return {"ok": True, "value": pack(value), "after": pack(after), "grads": pack(grads)}
 
 
 def _grads(value, inputs: list[torch.Tensor], cotangent):

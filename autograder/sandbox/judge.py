@@ -269,7 +269,11 @@ class Sandbox:
         """
         request = {"op": "call", "module": module, "function": function, "args": args,
                    "kwargs": kwargs or {}, "grad_wrt": grad_wrt, "cotangent": cotangent}
-        return self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
+        reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
+        reply["mutated"] = wire.mutated(args, reply.pop("after"))
+        if reply["mutated"] is None:
+            raise SandboxFatal(f"malformed reply to {function}: the arguments as the call left them are missing")
+        return reply
 
     def task(self, name: str, module: str, args: tuple = (), kwargs: dict | None = None):
         """Run the grader's ``autograder.child_tasks.<name>(student_module, *args, **kwargs)`` in the child,

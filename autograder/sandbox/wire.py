@@ -58,6 +58,43 @@ def pack(x, depth: int = 0):
     return {"__unsupported__": type(x).__name__}
 
 
+def tensors_in(x) -> list[torch.Tensor]:
+    """The tensors an argument holds (a tensor, a Trajectory's fields, a list's items, a module's
+    parameters): what a call must leave as it found them. The judge and the child use this one walk."""
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, Trajectory):
+        return [getattr(x, f) for f in TRAJECTORY_FIELDS if isinstance(getattr(x, f), torch.Tensor)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in tensors_in(v)]
+    if isinstance(x, torch.nn.Module):
+        return [p.data for p in x.parameters()]
+    return []
+
+
+def mutated(sent: tuple, after) -> list[int] | None:
+    """Indices of the arguments whose tensors differ from what the judge sent, comparing the judge's own
+    arguments with the child's ``after`` (None when ``after`` is malformed: a forged reply)."""
+    if not isinstance(after, list) or len(after) != len(sent):
+        return None
+    changed = []
+    for index, (arg, back) in enumerate(zip(sent, after)):
+        mine = tensors_in(arg)
+        if not isinstance(back, list) or len(back) != len(mine) or not all(isinstance(t, torch.Tensor) for t in back):
+            return None
+        if not all(_same(a.detach().cpu(), b) for a, b in zip(mine, back)):
+            changed.append(index)
+    return changed
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point():
+        return bool(((a == b) | (a.isnan() & b.isnan())).all())
+    return bool((a == b).all())
+
+
 class Unsupported:
     """A returned value of a type the grader does not accept."""
 
@@ -174,14 +211,11 @@ def _validated(raw) -> dict:
     if not isinstance(raw, dict) or not isinstance(raw.get("ok"), bool):
         raise ValueError("no ok field")
     if raw["ok"]:
-        mutated = raw.get("mutated") or []
-        if not isinstance(mutated, list) or not all(type(i) is int and 0 <= i < 1000 for i in mutated):
-            raise ValueError("bad mutated")
         grads = unpack(raw.get("grads"))
         if not (grads is None or isinstance(grads, str)
                 or (isinstance(grads, list) and all(isinstance(g, (torch.Tensor, str)) for g in grads))):
             grads = "malformed gradient reply"
-        return {"ok": True, "value": unpack(raw.get("value")), "mutated": mutated, "grads": grads}
+        return {"ok": True, "value": unpack(raw.get("value")), "after": unpack(raw.get("after")), "grads": grads}
     if raw.get("kind") not in REPLY_KINDS:
         raise ValueError("bad kind")
     line = raw.get("line")

@@ -110,7 +110,7 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             (surrogate / len(trajectories)).backward()
             return [p.grad.clone() for p in policy.parameters()]
-        """, ("pg_batch_mean",), reason="called twice"),
+        """, ("pg_batch_mean",), reason="state carried over between calls"),
     Variant("pg_grad_accumulates_seen_in_expectation", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             surrogate = 0.0
@@ -120,7 +120,7 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             (surrogate / len(trajectories)).backward()
             return [p.grad.clone() for p in policy.parameters()]
-        """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_baseline"), reason="state carried over between calls"),
     Variant("pg_first_trajectory_only", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             traj = trajectories[0]
