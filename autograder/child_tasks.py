@@ -94,11 +94,11 @@ def build_policy(spec: dict) -> nn.Module:
     return policy
 
 
-def build_buffer(observations: Tensor, actions: Tensor):
-    """A ReplayBuffer holding exactly these (o, a) pairs, in this order."""
+def build_buffer(observations: Tensor, actions: Tensor, buffer_class=None):
+    """A ReplayBuffer (or ``buffer_class``) holding exactly these (o, a) pairs, in this order."""
     from rlkit.imitation import ReplayBuffer
 
-    buffer = ReplayBuffer(max(1, int(observations.shape[0])))
+    buffer = (buffer_class or ReplayBuffer)(max(1, int(observations.shape[0])))
     buffer.observations = observations.detach().cpu().clone()
     buffer.actions = actions.detach().cpu().clone()
     return buffer
@@ -109,17 +109,44 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     """One call of the student's ``train_policy(policy, optimizer, buffer, cfg, generator)`` on objects built
     from the judge's data: the policy, Adam with ``cfg.learning_rate``, a buffer of exactly these pairs, a
     generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed`` (another seed),
-    so a draw that ignores the generator shows. Returns the final parameters and the returned losses as they are."""
-    from rlkit.imitation import ImitationConfig
+    so a draw that ignores the generator shows. Returns the final parameters, the returned losses as they are,
+    and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample`` call,
+    the number of optimizer steps and of zero_grad calls. The judge scores the parameters and losses only (against its own replay); what
+    the objects saw words the diagnosis of a failure."""
+    from rlkit.imitation import ImitationConfig, ReplayBuffer
+
+    given = torch.Generator().manual_seed(int(generator_seed))
+    seen = {"sample_sizes": [], "sample_generators": [], "optimizer_steps": 0, "zero_grads": 0}
+
+    class WatchedBuffer(ReplayBuffer):
+        def sample(self, n, generator=None):
+            seen["sample_sizes"].append(int(n) if isinstance(n, int) else -1)
+            seen["sample_generators"].append("given" if generator is given else "none" if generator is None
+                                             else "other")
+            return super().sample(n, generator)
+
+    class WatchedAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            seen["optimizer_steps"] += 1
+            return super().step(closure)
+
+        def zero_grad(self, set_to_none: bool = True):
+            seen["zero_grads"] += 1
+            return super().zero_grad(set_to_none)
+
+    class WatchedPolicy:
+        def zero_grad(self, set_to_none: bool = True):
+            seen["zero_grads"] += 1
+            return type(policy).zero_grad(policy, set_to_none)
 
     policy = build_policy(policy_spec)
-    buffer = build_buffer(observations, actions)
+    policy.zero_grad = WatchedPolicy().zero_grad
+    buffer = build_buffer(observations, actions, WatchedBuffer)
     cfg = ImitationConfig(**config)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
-    generator = torch.Generator().manual_seed(int(generator_seed))
+    optimizer = WatchedAdam(policy.parameters(), lr=cfg.learning_rate)
     torch.manual_seed(int(global_seed))
-    losses = student.train_policy(policy, optimizer, buffer, cfg, generator)
-    return {"policy": _parameters(policy), "losses": losses}
+    losses = student.train_policy(policy, optimizer, buffer, cfg, given)
+    return {"policy": _parameters(policy), "losses": losses, "seen": seen}
 
 
 class DriftEnv(gym.Env):

@@ -491,9 +491,9 @@ TRAIN_POLICY_EXAMPLE = {"kind": "gaussian_mlp", "obs_dim": 2, "act_dim": 1, "n_a
                         "init_seed": 3, "data_seed": 4, "generator_seed": 5, "global_seed": 1005}
 # Parameters after a few Adam steps: float rounding (float64 inside bc_loss, another summation order) moves them
 # by ~1e-7; every mistake above moves some of them by about the learning rate (Adam's step size). Measured over
-# 300 drawn cases: a per-sample float64 bc_loss stays within 0.06% of the tolerance; each mistake of
-# TRAIN_MISTAKES exceeds it at least 2.5-fold in 95% of the (case, mistake) pairs, the rest being cases where
-# the mistake happens to draw the same minibatches (a buffer of 2 pairs, say): other drawn cases catch it.
+# 300 drawn cases: a per-sample float64 bc_loss stays within 0.06% of the tolerance; each of the five mistakes
+# above exceeds it at least 2.5-fold in 95% of the (case, mistake) pairs, the rest being cases where the mistake
+# happens to draw the same minibatches (a buffer of 2 pairs, say): other drawn cases catch it.
 TRAIN_PARAM_ATOL, TRAIN_PARAM_RTOL = 2e-4, 1e-3
 
 
@@ -590,7 +590,8 @@ def check_train_policy_steps(ctx):
         params = _trained(reply, args[0])
         if all(torch.equal(params[name], value) for name, value in args[0]["parameters"].items()):
             raise Mismatch(f"train_policy ran {case['steps']} steps but the policy's parameters did not change: "
-                           "no optimizer step was taken")
+                           "no optimizer step moved them (is a step taken, on a loss computed with the given "
+                           "policy, by the given optimizer?)")
 
     prop()
 
@@ -601,39 +602,41 @@ def _reference_module(ctx, function: str):
     return inspect.getmodule(ctx.ref(MODULE, function))
 
 
-def _judge_train(bc_loss, args: tuple, how: str) -> dict:
-    """A known mistake, replayed in the judge with the reference's bc_loss (to name what a submission did)."""
-    from autograder.child_tasks import _parameters, build_buffer, build_policy
-    from rlkit.imitation import ImitationConfig
+def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> str:
+    """What a failing train_policy did, in words: from the first loss (recomputed here with the reference's
+    bc_loss, no training involved) and from what the buffer and the optimizer the child built saw. The verdict
+    never depends on this; it only words the failure."""
+    from autograder.child_tasks import build_policy
 
-    spec, observations, actions, config, generator_seed, global_seed = args
-    policy, buffer, cfg = build_policy(spec), build_buffer(observations, actions), ImitationConfig(**config)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
-    given_gen = torch.Generator().manual_seed(int(generator_seed))
-    draws = torch.Generator().manual_seed(int(global_seed)) if how == "global" else given_gen
-    size = cfg.batch_size if how == "batch_size" else cfg.train_batch_size
-    first = buffer.sample(size, draws)
-    for step in range(cfg.train_steps_per_iter):
-        if how == "whole":
-            o, a = buffer.observations, buffer.actions
-        elif how == "once" or step == 0:
-            o, a = first
-        else:
-            o, a = buffer.sample(size, draws)
-        for _ in range(2 if how == "twice" else 1):
-            optimizer.zero_grad()
-            bc_loss(policy, o, a).backward()
-            optimizer.step()
-    return _parameters(policy)
-
-
-TRAIN_MISTAKES = {
-    "once": "one minibatch drawn once and reused at every step (draw a fresh one before each step)",
-    "whole": "the whole buffer used as the batch at every step (draw a minibatch of cfg.train_batch_size)",
-    "global": "minibatches drawn with torch's global RNG instead of the given generator",
-    "batch_size": "minibatches of cfg.batch_size pairs (the DAgger rollout budget) instead of cfg.train_batch_size",
-    "twice": "two optimizer steps on each minibatch",
-}
+    spec, observations, actions, config, _, _ = args
+    steps = config["train_steps_per_iter"]
+    first = _as_number(losses[0]) if losses else None
+    if first is not None:
+        with torch.no_grad():
+            whole = float(ctx.ref(MODULE, "bc_loss")(build_policy(spec), observations, actions))
+        if abs(first - whole) <= 1e-5 * (1.0 + abs(whole)):
+            return "the whole buffer used as the batch (draw a minibatch of cfg.train_batch_size at every step)"
+    seen = reply.get("seen")
+    if not isinstance(seen, dict):
+        return ""
+    sizes, generators, optimizer_steps = (seen.get("sample_sizes"), seen.get("sample_generators"),
+                                          seen.get("optimizer_steps"))
+    if isinstance(optimizer_steps, int) and optimizer_steps == 2 * steps:
+        return f"two optimizer steps on each minibatch ({optimizer_steps} steps for {steps} minibatches)"
+    if isinstance(optimizer_steps, int) and optimizer_steps != steps:
+        return f"{optimizer_steps} optimizer steps were taken, not one per step ({steps})"
+    if isinstance(sizes, list) and isinstance(generators, list) and sizes:
+        if len(sizes) == 1 and steps > 1:
+            return "one minibatch drawn once and reused at every step (draw a fresh one before each step)"
+        if any(g != "given" for g in generators):
+            return "minibatches drawn with torch's global RNG (or another generator) instead of the given generator"
+        if all(n == config["batch_size"] for n in sizes):
+            return (f"minibatches of cfg.batch_size = {config['batch_size']} pairs (the DAgger rollout budget) "
+                    f"instead of cfg.train_batch_size = {config['train_batch_size']}")
+    if seen.get("zero_grads") == 0:
+        return ("gradients that are never cleared (no zero_grad call, on the optimizer or the policy): backward "
+                "ADDS to the old gradients, so each step would use the sum of all the steps' gradients so far")
+    return ""
 
 
 def _params_close(got: dict, want: dict) -> tuple[str, float] | None:
@@ -670,14 +673,12 @@ def check_train_policy_matches_reference(ctx):
         off = _params_close(got, want)
         if off is not None:
             name, diff = off
-            found = ""
             if all(torch.equal(got[k], v) for k, v in args[0]["parameters"].items()):
-                found = ": the policy's parameters did not change at all (no optimizer step was taken)"
-            for how, what in TRAIN_MISTAKES.items() if not found else ():
-                with torch.random.fork_rng(devices=[]):
-                    if _params_close(got, _judge_train(reference.bc_loss, args, how)) is None:
-                        found = f": they are those of {what}"
-                        break
+                found = (": the policy's parameters did not change at all (no optimizer step moved them: is a step "
+                         "taken, on a loss computed with the given policy?)")
+            else:
+                what = _train_diagnosis(ctx, args, reply, losses)
+                found = f": it looks like {what}" if what else ""
             note(f"steps={case['steps']}, buffer of {case['buffer_size']} pairs, "
                  f"train_batch_size={case['train_batch_size']}, batch_size={case['batch_size']}")
             raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
@@ -736,28 +737,20 @@ def build_dagger_case(case: dict) -> tuple:
     """(policy_spec, expert_weight, expert_bias, demonstrations, config, seed, stream_seed) for the dagger_loop task."""
     from autograder.child_tasks import DriftEnv, _parameters
     from rlkit.policies import GaussianMLPPolicy
+    from rlkit.sampling import EnvPool, policy_actor
+    from rlkit.scripted_envs import LinearExpert
 
     policy = _seeded(case["init_seed"], lambda: GaussianMLPPolicy(2, 1, (8,), log_std=DAGGER_LOG_STD))
     spec = {"kind": "gaussian_mlp", "obs_dim": 2, "act_dim": 1, "n_actions": 0, "hidden": [8],
             "parameters": _parameters(policy)}
-    demos = []
-    for k in range(case["n_demos"]):  # the expert's own episodes, from reset seeds no training run uses
-        env = DriftEnv()
-        obs, _ = env.reset(seed=50_000 + k)
-        rows, rewards = [], []
-        for _ in range(case["ep_len"]):
-            rows.append(obs)
-            obs, reward, *_ = env.step(_expert_labels(torch.as_tensor(obs)[None])[0].numpy())
-            rewards.append(reward)
-        observations = torch.as_tensor(np.stack(rows))
-        demos.append(Trajectory(observations=observations, actions=_expert_labels(observations),
-                                rewards=torch.tensor(rewards, dtype=torch.float32), terminated=False,
-                                final_observation=torch.as_tensor(obs)))
+    weight, bias = DAGGER_EXPERT
+    with EnvPool([DriftEnv()]) as pool:  # the expert's own episodes, from reset seeds no training run uses
+        demos = pool.episodes(policy_actor(LinearExpert(torch.tensor(weight), torch.tensor(bias))),
+                              range(50_000, 50_000 + case["n_demos"]), max_length=case["ep_len"])
     config = {"method": "dagger", "n_iter": case["n_iter"], "batch_size": case["batch_size"],
               "ep_len": case["ep_len"], "train_batch_size": case["train_batch_size"],
               "train_steps_per_iter": case["steps"], "learning_rate": case["learning_rate"], "eval_batch_size": 0,
               "n_demos": case["n_demos"], "hidden": (8,)}
-    weight, bias = DAGGER_EXPERT
     return spec, torch.tensor(weight), torch.tensor(bias), demos, config, case["seed"], case["stream_seed"]
 
 

@@ -281,7 +281,11 @@ BUGGY = [
                                "        bc_loss(policy, obs, act).backward()\n        optimizer.step()"),
             TRAIN_REF, reason="two optimizer steps"),
     Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
-    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF),
+    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF,
+            reason="never cleared"),
+    Variant("train_loss_of_a_copy_of_the_policy", M, train_variant(
+        loss="bc_loss(copy.deepcopy(policy), obs, act)").replace("import torch", "import copy\nimport torch"),
+            TRAIN, reason="did not change"),
     Variant("train_one_step_too_few", M,
             train_variant().replace("range(cfg.train_steps_per_iter)", "range(cfg.train_steps_per_iter - 1)"),
             TRAIN, reason="expected cfg.train_steps_per_iter"),
@@ -361,6 +365,8 @@ CORRECT = [
                                                         record="loss.item()"), TRAIN),
     Variant("train_zero_grad_keeps_tensors", M, train_variant(zero="zero_grad(set_to_none=False)",
                                                               record="float(loss)"), TRAIN),
+    Variant("train_policy_zero_grad", M, train_variant().replace("optimizer.zero_grad()", "policy.zero_grad()"),
+            TRAIN),
     Variant("train_indices_drawn_by_hand", M, train_variant(
         draw="index = torch.randint(len(buffer), (cfg.train_batch_size,), generator=generator)\n"
              "        obs, act = buffer.observations[index], buffer.actions[index]"), TRAIN),
