@@ -10,7 +10,6 @@ included) and nothing else.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import signal
@@ -54,26 +53,29 @@ def kill_group(pid: int) -> None:
             pass
 
 
+UID_SWEEPS = 10  # kill(-1) passes, 2 ms apart: a fork in flight during one pass is caught by the next
+
+
 def kill_uid(uid: int) -> None:
-    """Kill every process of ``uid`` (root only): a forked helper drops to ``uid`` and
-    sends SIGKILL to every process it may signal, sweeping until none is left."""
-    pid = os.fork()
-    if pid == 0:  # only async-signal-safe work between fork and _exit
-        code = 1
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(uid)
-            for _ in range(1000):
-                try:
+    """Kill every process of ``uid`` (root only): a forked helper drops to ``uid`` and sends
+    SIGKILL to every process it may signal, in a few passes. (kill(-1) reports no error when
+    nothing of the uid is left, since other users' processes count as tried: no early exit.)
+    Where the process table can be read, sweep again while any process of the uid remains."""
+    for _ in range(5):
+        pid = os.fork()
+        if pid == 0:  # only simple system calls between fork and _exit
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(uid)
+                for _ in range(UID_SWEEPS):
                     os.kill(-1, signal.SIGKILL)
-                except OSError as err:
-                    code = 0 if err.errno == errno.ESRCH else 1
-                    break
-                time.sleep(0.002)
-        finally:
-            os._exit(code)
-    os.waitpid(pid, 0)
+                    time.sleep(0.002)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        if uid not in uids_in_use():
+            return
 
 
 def uids_in_use() -> set[int]:
