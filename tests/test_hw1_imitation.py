@@ -160,6 +160,7 @@ def test_dagger_counts_on_the_scripted_task_are_known_in_advance():
     assert torch.equal(its[1]["buffer_actions"][4:], h._expert_labels(new))
     assert not h._follows_expert(new)  # the learner's states, not the expert's
     assert h._follows_expert(args[3][0].observations)
+    h.check_dagger_process(out, case, args[0], args[3])  # the public problem's properties hold for the reference
 
 
 # --------------------------------------------------------------------------- grading

@@ -11,9 +11,11 @@ and sends as data (``autograder.child_tasks``): ``train_policy`` on a drawn
 policy, buffer and configuration (public: one finite float per step, the policy
 trained; hidden: the same final parameters and losses as the reference's
 ``train_policy`` replayed here on the same objects and generator seed), and
-DAgger's process on a small task whose states depend on the actions (hidden:
-env steps, buffer size, added observations and labels, and parameters after
-every iteration, against the reference's loop replayed here).
+DAgger's process on a small task whose states depend on the actions (public:
+env steps, buffer growth, the demonstrations first, then the current learner's
+own states, labelled by the expert, all fixed by the configuration and checked
+here; hidden: the data set and the parameters after every iteration against the
+reference's loop replayed here).
 
 The two integration problems train on LunarLanderContinuous-v3 in the sandboxed
 child with the student's own training loop. The child sends back only the
@@ -780,75 +782,128 @@ def _follows_expert(observations: torch.Tensor) -> bool:
     return bool(((o[1:, 0] - moved).abs()[same_episode] < 1e-4).all())
 
 
-def compare_dagger(got: dict, want: dict, case: dict, spec: dict, demos: list) -> None:
-    """The student's DAgger run against the reference's, iteration by iteration, with a diagnosis."""
+def _episode_starts(case: dict, episodes: int) -> list[float]:
+    """x_0 of the learner's episodes, in order: the env's stream after the run's seeded reset, continued by
+    unseeded resets (as sample_trajectories resets)."""
+    from autograder.child_tasks import DriftEnv
+
+    env = DriftEnv(case["stream_seed"])
+    env.reset(seed=case["seed"])
+    return [float(env.reset()[0][0]) for _ in range(episodes)]
+
+
+def _learner_means(spec: dict, params, observations: torch.Tensor) -> torch.Tensor:
+    """The mean action of the learner with these parameters (the judge's own policy, checked parameters)."""
     from autograder.child_tasks import build_policy
 
+    policy = load_checked_parameters(build_policy(spec), params, DAGGER_HINT)
+    with torch.no_grad():
+        return policy(observations.to(torch.float32)).mean.to(torch.float64)
+
+
+def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None:
+    """DAgger's process, from what the run recorded at each iteration, against what the configuration fixes:
+    env steps, buffer growth, the demonstrations at iteration 0, the learner's own states afterwards (each move
+    x' = x + 0.5·clip(μ(o)) of the policy as it was after the previous iteration, each episode from the env's
+    next reset), the expert's labels on them."""
     n_iter, ep_len, batch = case["n_iter"], case["ep_len"], case["batch_size"]
-    its, ref_its = got.get("iterations"), want["iterations"]
+    its = got.get("iterations")
     if not isinstance(its, list) or len(its) != n_iter or not all(isinstance(r, dict) for r in its):
         k = len(its) if isinstance(its, list) else 0
         raise Mismatch(f"run_training_loop reported {k} iterations (on_iteration calls), expected cfg.n_iter = {n_iter}")
-    demo_steps = sum(len(d) for d in demos)
-    per_iter = -(-batch // ep_len) * ep_len
-    previous_calls, previous_size = 0, None
-    for i, (it, ref) in enumerate(zip(its, ref_its)):
+    demo_obs = torch.cat([d.observations for d in demos])
+    demo_steps, per_iter = len(demo_obs), -(-batch // ep_len) * ep_len
+    starts = _episode_starts(case, (n_iter - 1) * (per_iter // ep_len))
+    previous_calls, previous_obs = 0, None
+    for i, it in enumerate(its):
         where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
         calls = _counts(it.get("env_calls"))
-        if calls is not None and i > 0 and calls - previous_calls != ref["env_calls"] - ref_its[i - 1]["env_calls"]:
-            made = calls - previous_calls
+        made = None if calls is None else calls - previous_calls
+        if i == 0 and made not in (None, 0):
+            raise Mismatch(f"run_training_loop: iteration 0 took {made} env steps; it trains on the demonstrations "
+                           "only (the learner's rollouts start at iteration 1)")
+        if i > 0 and made is not None and made != per_iter:
             if made == 0:
-                why = "it took no env step: it never rolled out the learner (the data must come from the learner)"
+                why = "it took no env step: it never rolled out the learner (the new data must come from the learner)"
             elif made == ep_len:
-                why = f"that is a single rollout of cfg.ep_len = {ep_len} steps: keep collecting whole episodes " \
-                      f"until at least cfg.batch_size = {batch} steps"
+                why = (f"that is a single rollout of cfg.ep_len = {ep_len} steps: keep collecting whole episodes "
+                       f"until at least cfg.batch_size = {batch} steps")
             elif made == -(-ep_len // batch) * batch:
                 why = f"that is what swapping cfg.batch_size ({batch}) and cfg.ep_len ({ep_len}) gives"
             else:
-                why = f"expected ⌈{batch}/{ep_len}⌉ episodes of {ep_len} steps"
+                why = f"⌈{batch}/{ep_len}⌉ = {per_iter // ep_len} whole episodes of cfg.ep_len = {ep_len} steps"
             raise Mismatch(f"run_training_loop: {where} took {made} env steps, expected {per_iter}: {why}")
-        if i == 0 and calls not in (None, 0):
-            raise Mismatch(f"run_training_loop: iteration 0 took {calls} env steps; it trains on the demonstrations "
-                           "only (rollouts start at iteration 1)")
         previous_calls = calls if calls is not None else previous_calls
         env_steps = _counts(it.get("env_steps"))
-        if env_steps != ref["env_steps"]:
+        if env_steps != i * per_iter:
             raise Mismatch(f"run_training_loop: the log's env_steps after {where} is {it.get('env_steps')!r}, "
-                           f"expected {ref['env_steps']} (the learner's env steps so far)")
+                           f"expected {i * per_iter} (the learner's env steps so far)")
+        want_size = demo_steps + i * per_iter
         size = _counts(it.get("buffer_size"))
-        if size != ref["buffer_size"]:
-            if i > 0 and size == ref["buffer_size"] - ref_its[i - 1]["buffer_size"]:
+        if size != want_size:
+            if i > 0 and size == per_iter:
                 why = "it holds only this iteration's data: the data set must be AGGREGATED (added to), not replaced"
-            elif i > 0 and size == previous_size:
+            elif i > 0 and size == want_size - per_iter:
                 why = "it did not grow: add each iteration's relabelled rollouts to the buffer"
-            elif i > 0 and previous_size is not None and size == previous_size + demo_steps:
+            elif i > 0 and size == want_size - per_iter + demo_steps:
                 why = "it grew by the demonstrations again instead of the learner's relabelled rollouts"
             else:
-                why = f"expected {demo_steps} demonstration steps, then {per_iter} more per DAgger iteration"
+                why = f"{demo_steps} demonstration steps, then {per_iter} more per DAgger iteration"
             raise Mismatch(f"run_training_loop: the buffer holds {it.get('buffer_size')!r} pairs after {where}, "
-                           f"expected {ref['buffer_size']}: {why}")
-        previous_size = size
+                           f"expected {want_size}: {why}")
         obs, act = it.get("buffer_observations"), it.get("buffer_actions")
-        ref_obs = ref["buffer_observations"]
-        if isinstance(obs, torch.Tensor) and isinstance(act, torch.Tensor) and obs.shape == ref_obs.shape \
-                and act.shape == ref["buffer_actions"].shape:
-            start = 0 if i == 0 else ref_its[i - 1]["buffer_size"]
-            new_obs = obs[start:].to(torch.float32)
-            if not torch.allclose(new_obs, ref_obs[start:], atol=DAGGER_OBS_ATOL, rtol=0):
-                if i > 0 and _follows_expert(new_obs):
+        if not (isinstance(obs, torch.Tensor) and isinstance(act, torch.Tensor) and obs.shape == (want_size, 2)
+                and act.shape == (want_size, 1) and obs.is_floating_point() and act.is_floating_point()):
+            raise Mismatch(f"run_training_loop: the buffer's contents after {where} could not be read (keep the given "
+                           "ReplayBuffer, filled with buffer.add)")
+        obs, act = obs.to(torch.float64), act.to(torch.float64)
+        if previous_obs is not None and not torch.equal(obs[: len(previous_obs)], previous_obs):
+            raise Mismatch(f"run_training_loop: after {where} the buffer no longer starts with the data of the "
+                           "earlier iterations: aggregate (add the new pairs after the old ones), never replace")
+        start = 0 if i == 0 else want_size - per_iter
+        new_obs = obs[start:]
+        if i == 0:
+            if not torch.allclose(new_obs, demo_obs.to(torch.float64), atol=1e-6):
+                raise Mismatch("run_training_loop: iteration 0 must add exactly the demonstrations to the buffer")
+        else:
+            t = new_obs[:, 1]
+            if not torch.equal(t, torch.arange(per_iter, dtype=torch.float64).remainder(ep_len)):
+                raise Mismatch(f"run_training_loop: the observations added at {where} are not whole episodes of "
+                               f"cfg.ep_len = {ep_len} steps in order (their step counters are {fmt(t)})")
+            first = int(start - demo_steps) // ep_len
+            x0 = torch.tensor(starts[first: first + per_iter // ep_len], dtype=torch.float64)
+            if not torch.allclose(new_obs[t == 0, 0], x0, atol=1e-6):
+                raise Mismatch(f"run_training_loop: the episodes added at {where} do not start from the env's next "
+                               f"resets (expected x_0 = {fmt(x0)}, got {fmt(new_obs[t == 0, 0])}): roll out the "
+                               "learner in the given env with sample_trajectories")
+            mean = _learner_means(spec, its[i - 1].get("policy"), new_obs)
+            moved = new_obs[:-1, 0] + 0.5 * mean[:-1, 0].clamp(-1.0, 1.0)
+            step = t[1:] == t[:-1] + 1
+            if not bool(((new_obs[1:, 0] - moved).abs()[step] < DAGGER_OBS_ATOL).all()):
+                if _follows_expert(new_obs.to(torch.float32)):
                     why = ("these states follow the EXPERT's actions: roll out the current learner, and only ask "
                            "the expert to label what the learner visited")
-                elif i > 0 and torch.equal(new_obs, torch.cat([d.observations for d in demos])[: len(new_obs)]):
-                    why = "they are the demonstrations again, not the learner's rollouts"
                 else:
-                    why = ("they are not the states the current learner visits from the env's resets "
-                           "(roll out the policy being trained, after the previous iteration's training)")
-                raise Mismatch(f"run_training_loop: the observations added at {where} differ from the reference "
-                               f"run's: {why}")
-            labels = act[start:].to(torch.float32)
-            if not torch.allclose(labels, _expert_labels(new_obs), atol=1e-4):
-                raise Mismatch(f"run_training_loop: the actions added at {where} are not the expert's labels "
-                               "of the added observations (relabel the learner's rollouts with dagger_relabel)")
+                    why = ("they do not follow the actions of the current learner, the policy as trained by the "
+                           "previous iteration")
+                raise Mismatch(f"run_training_loop: the observations added at {where} are not the learner's: {why}")
+        labels = _expert_labels(new_obs.to(torch.float32)).to(torch.float64)
+        if not torch.allclose(act[start:], labels, atol=1e-4):
+            raise Mismatch(f"run_training_loop: the actions added at {where} are not the expert's labels of the "
+                           "added observations" + ("" if i == 0 else " (relabel the learner's rollouts with "
+                                                                     "dagger_relabel)"))
+        previous_obs = obs
+
+
+def compare_dagger(got: dict, want: dict, spec: dict) -> None:
+    """The student's DAgger run against the reference's: the same data set and parameters after every iteration."""
+    from autograder.child_tasks import build_policy
+
+    for i, (it, ref) in enumerate(zip(got["iterations"], want["iterations"])):
+        where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
+        obs = it["buffer_observations"].to(torch.float32)
+        if not torch.allclose(obs, ref["buffer_observations"], atol=DAGGER_OBS_ATOL, rtol=0):
+            raise Mismatch(f"run_training_loop: the buffer after {where} differs from the reference run's")
         params = load_checked_parameters(build_policy(spec), it.get("policy"), DAGGER_HINT).state_dict()
         for name, w in ref["policy"].items():
             g, w64 = params[name].to(torch.float64), w.to(torch.float64)
@@ -861,11 +916,11 @@ def compare_dagger(got: dict, want: dict, case: dict, spec: dict, demos: list) -
                                "with train_policy once per iteration")
 
 
-@problem("hw1", "dagger_matches_reference", points=4, needs_reference=True, hint=DAGGER_HINT, seconds=90,
-         stubs=[(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
-                (MODULE, "dagger_relabel"), (MODULE, "train_policy"), (MODULE, "run_training_loop")])
-def check_dagger_matches_reference(ctx):
-    """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, aggregated."""
+DAGGER_STUBS = [(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
+                (MODULE, "dagger_relabel"), (MODULE, "train_policy"), (MODULE, "run_training_loop")]
+
+
+def _dagger_runs(ctx, check) -> None:
     run = ctx.task("dagger_loop", MODULE)
 
     @grader_settings(max_examples=4)
@@ -876,12 +931,25 @@ def check_dagger_matches_reference(ctx):
         got = run(*args)
         if not isinstance(got, dict):
             raise Mismatch("the DAgger run returned no result", "did your code replace the given objects?")
-        want = _reference_dagger(ctx, args)
         note(f"n_iter={case['n_iter']}, batch_size={case['batch_size']}, ep_len={case['ep_len']}, "
              f"train_batch_size={case['train_batch_size']}, train_steps_per_iter={case['steps']}")
-        compare_dagger(got, want, case, args[0], args[3])
+        check_dagger_process(got, case, args[0], args[3])
+        check(got, args)
 
     prop()
+
+
+@problem("hw1", "dagger_process", points=3, hint=DAGGER_HINT, seconds=90, stubs=DAGGER_STUBS)
+def check_dagger_process_problem(ctx):
+    """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, aggregated."""
+    _dagger_runs(ctx, lambda got, args: None)
+
+
+@problem("hw1", "dagger_matches_reference", points=2, needs_reference=True, hint=DAGGER_HINT, seconds=90,
+         stubs=DAGGER_STUBS)
+def check_dagger_matches_reference(ctx):
+    """DAgger trains as the reference does: the same data set and parameters after every iteration."""
+    _dagger_runs(ctx, lambda got, args: compare_dagger(got, _reference_dagger(ctx, args), args[0]))
 
 
 # --------------------------------------------------------------------------- integration (slow)

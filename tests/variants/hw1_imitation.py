@@ -13,7 +13,8 @@ ONE = ("sample_trajectory",)
 RELABEL = ("dagger_relabel",)
 TRAIN = ("train_policy_steps", "train_policy_matches_reference")
 TRAIN_REF = ("train_policy_matches_reference",)
-DAGGER = ("dagger_matches_reference",)
+DAGGER = ("dagger_process", "dagger_matches_reference")
+DAGGER_REF = ("dagger_matches_reference",)
 
 # A correct sample_trajectory with one line changed is the usual student mistake: build it from a template.
 # train_policy: the reference's loop with one piece changed.
@@ -312,7 +313,7 @@ BUGGY = [
             .replace("    log, env_steps = [], 0", "    log, env_steps = [], 0\n    first = copy.deepcopy(policy)")
             .replace("import numpy as np", "import copy"), DAGGER, reason="current learner"),
     Variant("dagger_trains_twice_per_iteration", M, loop_variant(
-        add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER,
+        add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER_REF,
             reason="train_policy once per iteration"),
 ]
 
