@@ -15,7 +15,7 @@ HW         ?= hw2
 ENV        ?=
 ARGS       ?=
 
-.PHONY: grade test starter check-starter list bench setup clean train experiments experts release autograde gradescope
+.PHONY: notebook grade test starter check-starter list bench setup clean train experiments experts release autograde gradescope
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ grade: $(STAMP)
 ## the project's own tests (slow integration tests included; select with -m slow / -m "not slow")
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+## the handout notebook of HW (hw1|hw2) in Jupyter; its grade cells grade SUBMISSION (default starter/)
+notebook: $(STAMP)
+	AUTOGRADER_SUBMISSION="$(abspath $(SUBMISSION))" $(PY) -m jupyter lab assignments/source/$(HW)/$(HW).ipynb
 
 ## run an experiment with SUBMISSION's code: make train HW=hw1 ENV=Hopper-v5 METHOD=dagger (see README)
 train: $(STAMP)

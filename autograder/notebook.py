@@ -23,6 +23,9 @@ the notebooks) can pass them through:
     AUTOGRADER_REFERENCE    the reference solutions for hidden checks (default: the
                             kit's solutions/, when present); "none" disables them
     AUTOGRADER_DEVICE       cpu (default) or cuda
+    AUTOGRADER_SUBMISSION   the folder that holds hw1/ and hw2/ (default: found from the
+                            notebook's folder; for the handouts in the kit's own
+                            assignments/source/, the kit's starter/)
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.paths import SOLUTIONS
+from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.problem import Problem, Reference
 from autograder.report import student_text
 from autograder.runner import Result, run_problem, select
@@ -42,13 +45,18 @@ class CheckFailed(AssertionError):
 
 
 def find_submission(assignment: str, start: Path | None = None) -> Path:
-    """The directory holding the ``assignment`` package, searched from ``start`` upwards."""
+    """The directory holding the ``assignment`` package: AUTOGRADER_SUBMISSION, else searched from
+    ``start`` upwards; a handout opened in the kit's own ``assignments/`` grades the kit's ``starter/``."""
+    if os.environ.get("AUTOGRADER_SUBMISSION"):
+        return Path(os.environ["AUTOGRADER_SUBMISSION"]).resolve()
     start = Path(start or Path.cwd()).resolve()
     for directory in [start, *start.parents]:
         if directory.name == assignment and (directory / "__init__.py").is_file():
             return directory.parent
         if (directory / assignment / "__init__.py").is_file():
             return directory
+    if start.is_relative_to(ROOT / "assignments") and (STARTER / assignment / "__init__.py").is_file():
+        return STARTER
     raise FileNotFoundError(f"no {assignment}/ package (with an __init__.py) in {start} or above it: "
                             "open the notebook from its assignment folder, or pass submission=")
 

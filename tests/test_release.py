@@ -175,3 +175,35 @@ def test_the_makefile_has_the_instructor_targets():
     text = (ROOT / "Makefile").read_text()
     for target in ["release:", "autograde:", "gradescope:"]:
         assert f"\n{target}" in text
+
+
+def test_a_handout_opened_in_the_kit_grades_starter_or_the_chosen_submission(monkeypatch):
+    """`make notebook HW=hw2` opens assignments/source/hw2/hw2.ipynb: its grade cells must find modules."""
+    from autograder.paths import ROOT, SOLUTIONS, STARTER
+
+    monkeypatch.delenv("AUTOGRADER_SUBMISSION", raising=False)
+    assert find_submission("hw2", ROOT / "assignments" / "source" / "hw2") == STARTER
+    monkeypatch.setenv("AUTOGRADER_SUBMISSION", str(SOLUTIONS))
+    assert find_submission("hw2", ROOT / "assignments" / "source" / "hw2") == SOLUTIONS
+
+
+@pytest.mark.slow
+def test_the_handouts_first_grade_cell_runs_in_a_kernel_from_the_notebooks_own_folder():
+    import nbformat
+    from nbclient import NotebookClient
+
+    from autograder.paths import ROOT, SOLUTIONS
+
+    folder = ROOT / "assignments" / "source" / "hw2"
+    nb = nbformat.read(folder / "hw2.ipynb", as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code" and "check(" in c.source)
+    nb.cells = [first]
+    import os
+
+    os.environ["AUTOGRADER_SUBMISSION"] = str(SOLUTIONS)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        del os.environ["AUTOGRADER_SUBMISSION"]
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "points, passed" in text, nb.cells[0].outputs
