@@ -110,9 +110,9 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     from the judge's data: the policy, Adam with ``cfg.learning_rate``, a buffer of exactly these pairs, a
     generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed`` (another seed),
     so a draw that ignores the generator shows. Returns the final parameters, the returned losses as they are,
-    and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample`` call,
-    the number of optimizer steps and of zero_grad calls. The judge scores the parameters and losses only (against its own replay); what
-    the objects saw words the diagnosis of a failure."""
+    and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample``
+    call, the number of optimizer steps and of zero_grad calls. The judge scores the parameters and losses only
+    (against its own replay); what the objects saw only words the diagnosis of a failure."""
     from rlkit.imitation import ImitationConfig, ReplayBuffer
 
     given = torch.Generator().manual_seed(int(generator_seed))
@@ -186,10 +186,11 @@ class DriftEnv(gym.Env):
 
 def dagger_loop(student, policy_spec: dict, expert_weight: Tensor, expert_bias: Tensor, demonstrations: list,
                 config: dict, seed: int, stream_seed: int) -> dict:
-    """The student's ``run_training_loop`` on a DriftEnv with a linear expert, every object built from the judge's
-    data (on the CPU, whatever the grading device) and seeded as ``rlkit.imitation.run`` seeds them. Returns, per iteration (at each on_iteration call):
-    the policy's parameters, the log row's env_steps and buffer_size, the env's own step count, and the buffer's
-    contents when the loop used the given ReplayBuffer; and the returned log's length."""
+    """The student's ``run_training_loop`` on a DriftEnv with a linear expert, every object built from the
+    judge's data (on the CPU, whatever the grading device) and seeded as ``rlkit.imitation.run`` seeds them.
+    Returns, per iteration (at each on_iteration call): the policy's parameters, the log row's env_steps and
+    buffer_size, the env's own step count, and the buffer's contents when the loop used the given ReplayBuffer;
+    and the returned log's length."""
     from rlkit import imitation
     from rlkit.imitation import ImitationConfig
     from rlkit.scripted_envs import LinearExpert

@@ -684,7 +684,8 @@ def check_train_policy_matches_reference(ctx):
             note(f"steps={case['steps']}, buffer of {case['buffer_size']} pairs, "
                  f"train_batch_size={case['train_batch_size']}, batch_size={case['batch_size']}")
             raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
-                           f"reference's by up to {diff:.3g} (tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
+                           f"reference's by up to {diff:.3g} "
+                           f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
                            f"{found}")
         for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
             value = _as_number(g)
@@ -773,7 +774,8 @@ def _counts(value) -> int | None:
 
 
 def _follows_expert(observations: torch.Tensor) -> bool:
-    """Whether consecutive steps of these DriftEnv observations moved x by the expert's action: x' = x + 0.5·clip(a*)."""
+    """Whether consecutive steps of these DriftEnv observations moved x by the expert's action:
+    x' = x + 0.5·clip(a*)."""
     o = observations.to(torch.float64)
     same_episode = (o[1:, 1] - o[:-1, 1]) == 1
     if not bool(same_episode.any()):
@@ -810,7 +812,8 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
     its = got.get("iterations")
     if not isinstance(its, list) or len(its) != n_iter or not all(isinstance(r, dict) for r in its):
         k = len(its) if isinstance(its, list) else 0
-        raise Mismatch(f"run_training_loop reported {k} iterations (on_iteration calls), expected cfg.n_iter = {n_iter}")
+        raise Mismatch(f"run_training_loop reported {k} iterations (on_iteration calls), "
+                       f"expected cfg.n_iter = {n_iter}")
     demo_obs = torch.cat([d.observations for d in demos])
     demo_steps, per_iter = len(demo_obs), -(-batch // ep_len) * ep_len
     starts = _episode_starts(case, (n_iter - 1) * (per_iter // ep_len))
@@ -941,7 +944,7 @@ def _dagger_runs(ctx, check) -> None:
 
 @problem("hw1", "dagger_process", points=3, hint=DAGGER_HINT, seconds=90, stubs=DAGGER_STUBS)
 def check_dagger_process_problem(ctx):
-    """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, aggregated."""
+    """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, added."""
     _dagger_runs(ctx, lambda got, args: None)
 
 
