@@ -1,0 +1,74 @@
+"""compare.py and report.py, one question each: what a failure says, and what a tolerance admits."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt, nan_as_inf, same_value,
+                                tolerance)
+from autograder.sandbox.wire import NumpyArray, Unsupported
+
+
+def test_a_wrong_entry_is_named_with_expected_and_got():
+    with pytest.raises(Mismatch) as info:
+        assert_close(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.5, 3.0]), name="f", atol=1e-6, label="step")
+    text = str(info.value)
+    assert "f is wrong at step 1: expected 2.5, got 2" in text
+    assert "expected: [1, 2.5, 3]" in text and "got:      [1, 2, 3]" in text
+
+
+def test_a_check_against_the_students_own_values_never_says_expected():
+    with pytest.raises(Mismatch) as info:
+        assert_close(torch.tensor([0.75, 0.5]), torch.tensor([1.25, 1.0]), name="rtg", atol=1e-6,
+                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}")
+    text = str(info.value)
+    assert "inconsistent" in text and "implied:" in text and "not the true answer" in text
+    assert "expected" not in text
+
+
+def test_nan_is_the_largest_error_not_a_silent_pass():
+    assert math.isinf(float(nan_as_inf(torch.tensor([float("nan")]))[0]))
+    with pytest.raises(Mismatch):
+        assert_close(torch.tensor([float("nan")]), torch.tensor([1.0]), name="f", atol=1e3)
+
+
+@pytest.mark.parametrize("n", [1, 10, 1000])
+def test_the_tolerance_admits_float32_summation_in_any_order(n):
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, generator=g, dtype=torch.float64)
+    exact = x.sum()
+    forward = x.float().sum().double()
+    backward = x.float().flip(0).cumsum(0)[-1].double()
+    atol = tolerance(torch.float32, float(x.abs().sum()), n)
+    assert abs(float(forward - exact)) <= atol and abs(float(backward - exact)) <= atol
+
+
+def test_expect_tensor_names_type_shape_and_numpy():
+    with pytest.raises(Mismatch, match="should return a torch.Tensor, but returned a numpy array"):
+        expect_tensor(NumpyArray(torch.zeros(2)), name="f")
+    with pytest.raises(Mismatch, match=r"returned shape \[2, 1\], expected shape \[2\]"):
+        expect_tensor(torch.zeros(2, 1), name="f", shape=[2])
+    assert describe(Unsupported("generator")) == "a generator"
+
+
+def test_long_values_are_shown_short():
+    assert fmt(torch.arange(100.0)) == "[0, 1, 2, 3, 4, 5, 6, 7, … (100 values)]"
+
+
+def test_same_value_is_to_the_last_bit_through_containers():
+    a = [torch.tensor([1.0, float("nan")]), {"k": (1, 2.0)}]
+    assert same_value(a, [torch.tensor([1.0, float("nan")]), {"k": (1, 2.0)}])
+    assert not same_value(a, [torch.tensor([1.0, 2.0]), {"k": (1, 2.0)}])
+    assert not same_value(torch.tensor([1.0]), torch.tensor([1.0], dtype=torch.float64))
+
+
+def test_the_results_table_fits_every_problem_id():
+    from autograder.report import header, line
+    from autograder.runner import Result, select
+
+    columns = {line(Result(p, 0.0, "failed", "r"), width=200).index("0/") for p in select()}
+    assert len(columns) == 1, "the points column moves from row to row"
+    assert header().index("points") <= columns.pop()
