@@ -161,10 +161,14 @@ def test_never_replaces_a_better_recorded_expert(tmp_path):
     assert not trainer.evals[-1]["exported"]
 
 
-def test_resume_refuses_other_settings(tmp_path):
+def test_resume_refuses_other_settings_unless_restarted(tmp_path):
     Trainer(tiny(steps=220), tmp_path / "ckpt", tmp_path / "out").run()
     with pytest.raises(SystemExit, match="hidden"):
         Trainer(tiny(steps=400, hidden=[16, 16]), tmp_path / "ckpt", tmp_path / "out")
+    # --restart discards the checkpoint and the old evaluations
+    trainer = Trainer(tiny(steps=400, hidden=[16, 16]), tmp_path / "ckpt", tmp_path / "out", restart=True)
+    assert trainer.step == 0 and trainer.evals == []
+    assert (tmp_path / "ckpt" / "evals.csv").read_text().count("\n") == 1
 
 
 def _cli(ckpt_root: Path, out: Path, steps: int) -> list[str]:
@@ -173,34 +177,34 @@ def _cli(ckpt_root: Path, out: Path, steps: int) -> list[str]:
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    """Uninterrupted to 600 steps == killed (SIGKILL) after a checkpoint, then the same command again."""
+    """Uninterrupted to 450 steps == killed (SIGKILL) after a checkpoint, then the same command again."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # reference: in-process, uninterrupted
-    Trainer(tiny(steps=600), tmp_path / "ref" / "Hopper-v5", tmp_path / "ref_out", quiet=True).run()
-    # the command line, killed once a checkpoint past step 300 exists
+    Trainer(tiny(steps=450), tmp_path / "ref" / "Hopper-v5", tmp_path / "ref_out", quiet=True).run()
+    # the command line, killed once a checkpoint past step 250 (after updates began) exists
     ckpt = tmp_path / "run" / "Hopper-v5" / CKPT_NAME
     proc = subprocess.Popen(_cli(tmp_path / "run", tmp_path / "out", 100_000), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 300:
+            if ckpt.exists() and torch.load(ckpt, weights_only=False)["step"] >= 250:
                 break
             time.sleep(0.1)
         else:
-            pytest.fail("no checkpoint past step 300 within 60 s")
+            pytest.fail("no checkpoint past step 250 within 60 s")
     finally:
         proc.kill()
         proc.wait()
     killed_at = torch.load(ckpt, weights_only=False)["step"]
-    assert 300 <= killed_at < 600
-    subprocess.run(_cli(tmp_path / "run", tmp_path / "out", 600), cwd=ROOT, env=env, check=True,
+    assert 250 <= killed_at < 450
+    subprocess.run(_cli(tmp_path / "run", tmp_path / "out", 450), cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     log = (tmp_path / "run" / "Hopper-v5" / "train.log").read_text()
     assert f"resumed at step {killed_at}" in log
     ref = torch.load(tmp_path / "ref" / "Hopper-v5" / CKPT_NAME, weights_only=False)
     got = torch.load(ckpt, weights_only=False)
-    assert (got["step"], got["episode"]) == (ref["step"], ref["episode"]) == (600, ref["episode"])
+    assert (got["step"], got["episode"]) == (ref["step"], ref["episode"]) == (450, ref["episode"])
     for key, value in ref["agent"]["model"].items():
         assert torch.equal(got["agent"]["model"][key], value), key
     assert torch.equal(got["torch_rng"], ref["torch_rng"])

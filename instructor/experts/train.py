@@ -195,6 +195,7 @@ class Trainer:
         if self.ckpt_path.exists():
             self._load()
         else:
+            self._write_evals_csv()  # (a restarted run starts a fresh evals.csv)
             self.log(f"new run: {json.dumps(cfg.as_dict())}; checkpoints in {self.ckpt_dir}")
         self.t0 = time.time()
 
@@ -211,6 +212,9 @@ class Trainer:
                              f"use the same ones, --restart to discard it, or another --ckpt-root")
         changed = {k: (saved.get(k), v) for k, v in self.cfg.as_dict().items() if saved.get(k) != v}
         self.agent.load_full_state(state["agent"])
+        for opt in (self.agent.actor_opt, self.agent.critic_opt, self.agent.alpha_opt):
+            for group in opt.param_groups if opt is not None else []:
+                group["lr"] = self.cfg.lr  # the optimiser state carries the old one; the command line wins
         self.buffer.load_state_dict(state["buffer"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.episode = int(state["step"]), int(state["episode"])
@@ -409,7 +413,8 @@ def parse_args(argv=None):
                    help=f"checkpoint root (default ${CKPT_ENV_VAR} or {DEFAULT_CKPT_ROOT}); one folder per task")
     p.add_argument("--out-dir", default=None, help="write weights/, demos/, experts.json here, not in rlkit/experts")
     p.add_argument("--fresh", action="store_true", help="replace the recorded expert even when this run is worse")
-    p.add_argument("--restart", action="store_true", help="discard the task's checkpoint and start over")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the task's checkpoint and start over (with --all: every task's)")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         if f.name == "env":
