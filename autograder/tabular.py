@@ -297,6 +297,27 @@ class TabularBaseline:
         return f"TabularBaseline({_r(self.values.tolist())})"
 
 
+class SharedTrunkBaseline:
+    """b(s) = values[s] + scale · Σ_a θ[s, a]: a critic that shares the policy's parameters θ (as an
+    actor-critic with one trunk does). Its values are a TabularBaseline's (``effective_values``), but it is
+    not a constant of θ: an estimator that does not treat Q̂ − b as a constant (no ``.detach()``)
+    differentiates it too and moves. The policy object is the one passed in the same call."""
+
+    def __init__(self, policy, values, scale: float = 0.5):
+        self.policy, self.values, self.scale = policy, torch.as_tensor(values, dtype=F64), scale
+
+    def __call__(self, observations: Tensor) -> Tensor:
+        logits = self.policy.logits
+        o = observations.to(logits.dtype)
+        return o @ self.values.to(device=o.device, dtype=o.dtype) + self.scale * (o @ logits).sum(-1)
+
+    def effective_values(self) -> Tensor:
+        return self.values + self.scale * self.policy.logits.detach().to(F64).sum(-1)
+
+    def __repr__(self) -> str:
+        return f"SharedTrunkBaseline(values={_r(self.values.tolist())} + {self.scale:g}·Σ_a θ[s, a])"
+
+
 class QuadraticBaseline:
     """A perfect critic for ``GaussianBandit``: b(o) = E_{a~π}[r(o, a)] = −‖μ(o) − M o‖² − Σ_j σ_j²."""
 

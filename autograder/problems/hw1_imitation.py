@@ -357,9 +357,10 @@ def check_sample_trajectories(ctx):
     from rlkit.scripted_envs import ScriptedEnv
 
     @grader_settings(max_examples=25)
-    @given(schedule=schedules(max_episodes=4, max_len=20), min_timesteps=st.integers(1, 60),
+    @given(schedule=schedules(max_episodes=4, max_len=20), min_timesteps=st.integers(0, 60),
            max_length=st.integers(1, 25), discrete=st.booleans())
     @example(schedule=[(4, "terminated"), (3, "truncated")], min_timesteps=8, max_length=10, discrete=True)
+    @example(schedule=[(4, "terminated")], min_timesteps=0, max_length=10, discrete=True)  # N = 0 trajectories
     @example(schedule=[(10, "never")], min_timesteps=10, max_length=5, discrete=False)
     def prop(schedule, min_timesteps, max_length, discrete):
         env, policy = make_scripted(schedule, discrete, 3)

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from autograder.compare import Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt, nan_as_inf
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.strategies import GAMMA
-from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, TabularBaseline, TabularMDP, bandit,
-                                enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,
+from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
+                                TabularMDP, bandit, enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,
                                 median_of_means_groups, objective, small_mdp, tabular_mdps, variance,
                                 variance_with_constant_baseline)
 from rlkit.policies import CategoricalMLPPolicy, LinearGaussianPolicy, TabularSoftmaxPolicy
@@ -220,8 +220,13 @@ def _policy(mdp: TabularMDP) -> TabularSoftmaxPolicy:
     return TabularSoftmaxPolicy(mdp.theta().to(torch.float32))
 
 
-def _map_pg(ctx, mdp, trajs, **kwargs) -> list:
-    policy = _policy(mdp)
+SHARED_BASELINE_HINT = ("a baseline may share the policy's parameters (one trunk for actor and critic): Q̂_t − b(s_t) "
+                        "is a constant weight of ∇log π(a_t|s_t), and the baseline is never differentiated in the "
+                        "policy gradient, so no gradient may flow through it")
+
+
+def _map_pg(ctx, mdp, trajs, policy=None, **kwargs) -> list:
+    policy = _policy(mdp) if policy is None else policy
     return ctx.student(MODULE, "policy_gradient").map([((policy, [t], mdp.gamma), kwargs) for t in trajs])
 
 
@@ -336,19 +341,32 @@ def check_pg_baseline(ctx):
     @COSTLY
     @given(mdp=tabular_mdps(max_trajectories=64), values=st.lists(st.integers(-8, 8).map(lambda v: v / 4),
                                                                    min_size=4, max_size=4),
-           reward_to_go=st.booleans())
-    @example(mdp=bandit((0.9, 0.1), (1.0, 0.0)), values=[0.9, 0, 0, 0], reward_to_go=False)
-    @example(mdp=small_mdp(horizon=3, gamma=1.0), values=[1.0, -2.0, 0, 0], reward_to_go=True)
+           reward_to_go=st.booleans(), shared=st.booleans())
+    @example(mdp=bandit((0.9, 0.1), (1.0, 0.0)), values=[0.9, 0, 0, 0], reward_to_go=False, shared=False)
+    @example(mdp=small_mdp(horizon=3, gamma=1.0), values=[1.0, -2.0, 0, 0], reward_to_go=True, shared=False)
+    @example(mdp=small_mdp(horizon=3, gamma=1.0), values=[0.5, 0.25, 0, 0], reward_to_go=True, shared=True)
     @shrink_budget()
-    def prop(mdp, values, reward_to_go):
+    def prop(mdp, values, reward_to_go, shared):
         S, A = mdp.n_states, mdp.n_actions
         b = torch.tensor(values[:S], dtype=F64)
         e = enumerate_trajectories(mdp)
         trajs = e.trajectories()
         kwargs = {"reward_to_go": reward_to_go}
-        with_b = _tabular_values(_map_pg(ctx, mdp, trajs, baseline=TabularBaseline(b), **kwargs),
+        policy = _policy(mdp)
+        baseline = SharedTrunkBaseline(policy, b) if shared else TabularBaseline(b)
+        if shared:  # the values it takes at θ; its gradient in θ must not enter the estimate
+            b = baseline.effective_values()
+        with_b = _tabular_values(_map_pg(ctx, mdp, trajs, policy=policy, baseline=baseline, **kwargs),
                                  "policy_gradient", (S, A), ctx.device)
-        note(f"baseline b(s) = {fmt(b)}, reward_to_go={reward_to_go}")
+        note(f"baseline {baseline!r}: b(s) = {fmt(b)}, reward_to_go={reward_to_go}")
+        if shared:  # the same values from a constant baseline: any difference is a gradient through b
+            constant = _tabular_values(_map_pg(ctx, mdp, trajs, baseline=TabularBaseline(b), **kwargs),
+                                       "policy_gradient", (S, A), ctx.device)
+            gap = float((with_b - constant).abs().max())
+            if gap > _atol(_scale(e, b)):
+                raise Mismatch(f"policy_gradient changes (by up to {gap:.4g}) when the baseline shares the policy's "
+                               "parameters, although it takes the same values b(s) as a constant one: the gradient "
+                               "flows through the baseline", SHARED_BASELINE_HINT)
         if reward_to_go:
             want, what = _on_policy_target(mdp, e)
         else:

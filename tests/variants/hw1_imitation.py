@@ -216,6 +216,16 @@ BUGGY = [
                     return trajs
                 trajs.append(traj)
         """, ("sample_trajectories",)),
+    Variant("trajectories_at_least_one", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while True:  # do … while: one episode even when min_timesteps is 0
+                traj = sample_trajectory(env, policy, max_length)
+                trajs.append(traj)
+                steps += len(traj)
+                if steps >= min_timesteps:
+                    return trajs
+        """, ("sample_trajectories",), reason="min_timesteps=0"),
     Variant("trajectories_one_too_many", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0

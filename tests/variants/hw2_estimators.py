@@ -99,6 +99,19 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("pg_baseline",) + REF),
+    Variant("pg_baseline_not_detached", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                adv = q.detach()
+                if baseline is not None:
+                    adv = adv - baseline(traj.observations)  # the critic's output, still attached to θ
+                surrogate = surrogate + (logp * adv).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params, allow_unused=True))
+        """, ("pg_baseline",), reason="shares the policy's parameters"),
     Variant("pg_grad_accumulates_across_calls", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             surrogate = 0.0
@@ -266,6 +279,19 @@ CORRECT = [
             return [t / len(trajectories) for t in total]
         """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline",
               "pg_gaussian_monte_carlo") + REF),
+    Variant("pg_baseline_under_no_grad", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    with torch.no_grad():  # the critic is a constant of the actor's gradient
+                        q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_baseline", "pg_batch_mean")),
     Variant("pg_zero_grad_backward_clone", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             policy.zero_grad()
