@@ -733,7 +733,27 @@ def mlp_batches(draw):
                                 rewards=torch.randn(T, generator=g), terminated=bool(torch.rand(1, generator=g) < 0.5),
                                 behavior_log_probs=lq[torch.arange(T), actions]))
     return {"seed": seed, "trajectories": trajs, "gamma": draw(GAMMA), "reward_to_go": draw(st.booleans()),
-            "baseline": draw(st.booleans()), "per_decision": draw(st.booleans())}
+            "baseline": draw(st.booleans()), "per_decision": draw(st.booleans()), "long": False}
+
+
+LONG_T = 1200
+
+
+def long_off_policy_trajectory(policy, seed: int) -> Trajectory:
+    """One trajectory of LONG_T steps whose behavior policy μ is within ±0.02 of π in log space: every
+    weight is moderate (e^(±0.02·√T) at most, typically), but the probabilities themselves multiply to
+    e^(−1.1·T), far below float64's smallest number: a product of probabilities gives 0/0."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(LONG_T, 3, generator=g)
+    with torch.no_grad():
+        dist = policy(obs)
+        actions = torch.multinomial(dist.probs, 1, generator=g).squeeze(-1)
+        lq = dist.log_prob(actions) + 0.02 * (2 * torch.rand(LONG_T, generator=g) - 1)
+    return Trajectory(observations=obs, actions=actions, rewards=torch.randn(LONG_T, generator=g) * 0.1,
+                      terminated=False, behavior_log_probs=lq)
+
+
+LONG_CASE = {"seed": 7, "trajectories": [], "gamma": 0.99, "reward_to_go": True, "baseline": False, "long": True}
 
 
 @problem("hw2", "estimators_match_reference", points=2, needs_reference=True,
@@ -745,11 +765,16 @@ def check_estimators_match_reference(ctx):
 
     @COSTLY
     @given(case=mlp_batches())
+    @example(case={**LONG_CASE, "per_decision": True})
+    @example(case={**LONG_CASE, "per_decision": False})
     @shrink_budget()
     def prop(case):
         torch.manual_seed(case["seed"])
         policy = CategoricalMLPPolicy(3, 3, hidden=(8,))
         trajs, gamma = case["trajectories"], case["gamma"]
+        if case["long"]:
+            trajs = [long_off_policy_trajectory(policy, case["seed"])]
+            note(f"one trajectory of {LONG_T} steps; log μ within ±0.02 of log π (moderate weights)")
         baseline = TabularBaseline(torch.tensor([0.5, -1.0, 0.25])) if case["baseline"] else None
         shapes = [p.shape for p in policy.parameters()]
         steps = sum(len(t) for t in trajs)

@@ -263,7 +263,25 @@ BUGGY = [
                 surrogate = surrogate + (logp * coef.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("off_policy_unbiased",)),
+    Variant("off_policy_product_of_probabilities", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                ratio = torch.exp(logp.detach()).cumprod(0) / torch.exp(traj.behavior_log_probs).cumprod(0)
+                T = logp.shape[0]
+                disc = gamma ** torch.arange(T, dtype=logp.dtype)
+                if per_decision:
+                    terms = disc * traj.rewards * ratio
+                    coef = torch.flip(torch.cumsum(torch.flip(terms, [0]), 0), [0])
+                    surrogate = surrogate + (logp * coef).sum()
+                else:
+                    surrogate = surrogate + ratio[-1] * logp.sum() * (disc * traj.rewards).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("estimators_match_reference",)),
 ]
+
 
 CORRECT = [
     Variant("pg_autograd_per_trajectory", M, """
