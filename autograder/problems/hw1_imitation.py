@@ -958,7 +958,11 @@ def check_dagger_matches_reference(ctx):
 
 # --------------------------------------------------------------------------- integration (slow)
 EVAL_EPISODES = 10
-BC_TARGET, DAGGER_TARGET = 0.30, 0.80
+# DAGGER_TARGET separates DAgger from a loop that never uses the learner's data (the same iterations and
+# gradient steps on the demonstration only), measured with bench/dagger_bar.py over training seeds 0–9 and the
+# judge's evaluation: the reference 99–101% of the expert on every seed, the BC-only loop 70–89%. At the old
+# 80%, 4 of those 10 BC-only runs passed.
+BC_TARGET, DAGGER_TARGET = 0.30, 0.95
 BC_SEEDS, DAGGER_SEEDS = (0, 1), (0, 1)
 # Sent to the child as data (rlkit.imitation.ImitationConfig fields): nothing in the student's process decides them.
 TRAINING_CONFIGS = {
@@ -1044,5 +1048,5 @@ def check_bc_training(ctx):
 @problem("hw1", "dagger_training", points=4, slow=True, seconds=300, hint=TRAIN_HINT,
          stubs=TRAIN_STUBS + [(MODULE, "dagger_relabel")])
 def check_dagger_training(ctx):
-    """DAgger with your code on LunarLanderContinuous-v3 reaches ≥ 80% of the expert's return within 6 iterations."""
+    """DAgger with your code on LunarLanderContinuous-v3 reaches ≥ 95% of the expert's return within 6 iterations."""
     _train_and_judge(ctx, "dagger", DAGGER_SEEDS, DAGGER_TARGET)
