@@ -408,3 +408,18 @@ def test_the_sweep_leaves_directories_it_does_not_own_by_name(tmp_path):
     for path in (mine, other):
         path.mkdir()
     assert sweep_orphaned_workdirs(tmp_path) == [] and mine.is_dir() and other.is_dir()
+
+
+@pytest.mark.slow
+def test_given_code_patched_to_hand_a_bc_only_loop_more_demonstrations_still_gets_zero_for_dagger(tmp_path):
+    """The old attack rewrote the grader's DAgger configuration in the child; configurations are now data from
+    the judge, so its successor patches the given demonstration loader instead. The outcome alone would pass
+    (measured: 101% of the expert); dagger_training also checks that the loop is DAgger, on judge-built data."""
+    from tests.variants import collect
+
+    variant = next(v for v in collect("BUGGY") if v.name == "dagger_never_uses_learner_data")
+    tamper = ("\nimport rlkit.imitation as _given\n_load = _given.load_task_demonstrations\n"
+              "_given.load_task_demonstrations = lambda task, n=2: _load(task, 10)  # the judge asked for 1\n")
+    result = grade_source(tmp_path, variant.source + tamper, problem="dagger_training", module="hw1/imitation.py",
+                          time_limit=300, memory_mb=2048)
+    assert_zero(result, "never rolled out the learner")

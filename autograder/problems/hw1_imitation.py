@@ -1049,4 +1049,8 @@ def check_bc_training(ctx):
          stubs=TRAIN_STUBS + [(MODULE, "dagger_relabel")])
 def check_dagger_training(ctx):
     """DAgger with your code on LunarLanderContinuous-v3 reaches ≥ 95% of the expert's return within 6 iterations."""
+    # The outcome alone can be bought in the student's own process (e.g. given code patched to hand the loop
+    # more demonstrations). So the same problem first checks that the loop IS DAgger, on the small task whose
+    # data the judge builds and sends (the public dagger_process checks): no patch of the given code reaches it.
+    _dagger_runs(ctx, lambda got, args: None)
     _train_and_judge(ctx, "dagger", DAGGER_SEEDS, DAGGER_TARGET)
