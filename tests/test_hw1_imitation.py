@@ -237,3 +237,15 @@ def test_make_train_hw1_on_the_starter_says_what_is_missing(tmp_path):
            "--method", "bc", "--runs-dir", str(tmp_path), "--no-progress"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 1 and "not implemented yet" in out.stderr, out.stderr
+
+
+@pytest.mark.slow
+def test_a_failed_bc_run_says_what_the_training_loop_measured(tmp_path):
+    """No zero_grad: the public unit problems pass, so bc_training must name the cause it can measure."""
+    from tests.variants import collect
+
+    variant = next(v for v in collect("BUGGY") if v.name == "train_gradients_never_cleared")
+    result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), "bc_training",
+                           with_reference=False)
+    assert result.status == "failed", result.reason
+    assert "0 zero_grad call(s)" in result.details and "never clears the gradients" in result.details, result.details

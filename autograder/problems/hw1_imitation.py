@@ -1030,9 +1030,41 @@ def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
         ctx.notes.append(line)
         if mean >= bar and not math.isnan(mean):
             return
-    raise Mismatch(f"{method.upper()} with your hw1.imitation did not reach {target:.0%} of the expert's return "
-                   f"({bar:.1f}) on LunarLanderContinuous-v3 with any of {len(seeds)} training seeds:\n  "
-                   + "\n  ".join(attempts), TRAIN_HINT)
+    measured = _train_policy_facts(ctx)
+    raise Mismatch(f"{'BC' if method == 'bc' else 'DAgger'} with your hw1.imitation did not reach {target:.0%} of "
+                   f"the expert's return ({bar:.1f}) on LunarLanderContinuous-v3 with any of {len(seeds)} training "
+                   "seeds:\n  " + "\n  ".join(attempts) + (f"\n  {measured}" if measured else ""),
+                   _likely_cause(measured) or TRAIN_HINT)
+
+
+def _train_policy_facts(ctx) -> str:
+    """What the student's train_policy did on the small fixed case, as the objects it was handed saw it
+    (optimizer steps, zero_grad calls, minibatches): words for a failed training run, never a verdict."""
+    try:
+        reply = ctx.task("train_policy_call", MODULE)(*build_train_policy_case(TRAIN_POLICY_EXAMPLE))
+    except Exception:  # noqa: BLE001 - a crash here says nothing more than the failed run did
+        return ""
+    seen = reply.get("seen") if isinstance(reply, dict) else None
+    if not isinstance(seen, dict):
+        return ""
+    steps = TRAIN_POLICY_EXAMPLE["steps"]
+    sizes = seen.get("sample_sizes") if isinstance(seen.get("sample_sizes"), list) else []
+    generators = seen.get("sample_generators") if isinstance(seen.get("sample_generators"), list) else []
+    parts = [f"{seen.get('optimizer_steps')} optimizer step(s)", f"{seen.get('zero_grads')} zero_grad call(s)",
+             f"{len(sizes)} minibatch(es) drawn" + (f" of {sorted(set(sizes))} pairs" if sizes else "")]
+    if generators and any(g != "given" for g in generators):
+        parts.append("not all with the given generator")
+    return (f"measured on a small case of {steps} steps (train_batch_size {TRAIN_POLICY_EXAMPLE['train_batch_size']}"
+            f"): your train_policy took " + ", ".join(parts))
+
+
+def _likely_cause(measured: str) -> str:
+    if " 0 zero_grad call(s)" in measured:
+        return ("your train_policy never clears the gradients: backward() ADDS to .grad, so every step follows "
+                "the sum of all earlier gradients; clear them before each backward (the optimizer's zero_grad)")
+    if measured.startswith("measured") and " 0 optimizer step(s)" in measured:
+        return "your train_policy never takes an optimizer step: the policy does not learn"
+    return ""
 
 
 TRAIN_STUBS = [(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
