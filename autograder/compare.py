@@ -104,6 +104,27 @@ def tolerance(dtype: torch.dtype, scale: float, n: int = 1) -> float:
     return 16 * eps * (n + 1) * max(scale, 1e-30) + 1e3 * torch.finfo(torch.float64).tiny
 
 
+def sum_tolerance(dtype: torch.dtype, magnitudes: float, n: int) -> float:
+    """Absolute error bound for a sum of ``n`` terms whose absolute values add up to ``magnitudes``, each term
+    a product of at most ``n`` rounded factors (a discount γ^t by repeated multiplication), computed in float32
+    or better, IN ANY ORDER: Higham (2002, §4.2) gives |error| ≤ (n − 1)·u·Σ|x_i| for the sum and (n + 1)·u
+    relative error per term, so ≤ 2n·u·magnitudes with u = eps/2; we allow twice that, (2n + 1)·eps·magnitudes.
+
+    ``magnitudes`` is what is actually summed: Σ_k γ^k |r_k| for a discounted sum, not Σ_k |r_k|, so a
+    1500-step return at γ = 0.99 is checked to about 0.1, where a reversed or shifted one is off by units."""
+    eps = max(torch.finfo(dtype).eps if dtype.is_floating_point else 0.0, torch.finfo(torch.float32).eps)
+    return (2 * n + 1) * eps * magnitudes + 1e3 * torch.finfo(torch.float64).tiny
+
+
+def discounted_magnitudes(terms: Tensor, rate: float) -> float:
+    """max_t Σ_{k≥t} rate^(k−t) |terms_k|: the largest sum of magnitudes a discounted sum from any step adds up."""
+    total = best = 0.0
+    for x in reversed(terms.detach().abs().to(torch.float64).tolist()):
+        total = x + rate * total
+        best = max(best, total)
+    return best
+
+
 def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label: str = "entry",
                  hint: str | None = None, expected_is: str = "") -> None:
     """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry.

@@ -72,3 +72,31 @@ def test_the_results_table_fits_every_problem_id():
     columns = {line(Result(p, 0.0, "failed", "r"), width=200).index("0/") for p in select()}
     assert len(columns) == 1, "the points column moves from row to row"
     assert header().index("points") <= columns.pop()
+
+
+def test_the_sum_bound_admits_float32_loops_and_matrices_and_rejects_a_reversed_reward_to_go():
+    """The 1500-step example of reward_to_go at γ = 0.99 (rewards in [−2.5, 2.5]): the old n²-style tolerance
+    was 12.9 there, larger than the values themselves; the bound on the magnitudes actually summed is ~0.1."""
+    from autograder.compare import discounted_magnitudes, sum_tolerance
+    from autograder.strategies import long_rewards
+
+    gamma = 0.99
+    r = torch.tensor(long_rewards(1500), dtype=torch.float32)
+    exact = torch.zeros(1500, dtype=torch.float64)
+    running = 0.0
+    for t in reversed(range(1500)):
+        running = float(r[t]) + gamma * running
+        exact[t] = running
+    loop32 = torch.zeros(1500, dtype=torch.float32)
+    running32 = torch.tensor(0.0)
+    for t in reversed(range(1500)):
+        running32 = r[t] + torch.tensor(gamma, dtype=torch.float32) * running32
+        loop32[t] = running32
+    k = torch.arange(1500, dtype=torch.float32)
+    matrix32 = torch.triu(torch.tensor(gamma, dtype=torch.float32) ** (k[None, :] - k[:, None]).clamp(min=0)) @ r
+    atol = sum_tolerance(torch.float32, discounted_magnitudes(r, gamma), 1500)
+    assert atol < 0.2
+    for got in (loop32, matrix32):
+        assert float((got.double() - exact).abs().max()) <= atol / 10
+    reversed_rtg = exact.flip(0)
+    assert float((reversed_rtg - exact).abs().max()) > 10 * atol

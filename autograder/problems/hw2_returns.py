@@ -10,7 +10,8 @@ import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from autograder.compare import Mismatch, assert_close, expect_tensor, expect_unmodified, tolerance
+from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, expect_unmodified,
+                                sum_tolerance)
 from autograder.problem import GRADER_SETTINGS, problem
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
@@ -35,9 +36,6 @@ def _call(ctx, function: str, args: tuple, arg_names: list[str], length: int, dt
                          device=ctx.device)
 
 
-def _scale(r: torch.Tensor, extra: float = 0.0) -> float:
-    return float(r.abs().to(torch.float64).sum()) + extra
-
 
 def _discounted_sum(r: list[float], gamma: float) -> float:
     """Σ_t γ^t r_t in float64, the definition, not the solution code."""
@@ -61,7 +59,8 @@ def check_discounted_return(ctx):
         r = _tensor(rewards, dtype)
         got = _call(ctx, "discounted_return", (r, gamma), ["rewards"], len(rewards), dtype)
         want = torch.full((len(rewards),), _discounted_sum(r.tolist(), gamma), dtype=torch.float64)
-        assert_close(got, want, name="discounted_return", atol=tolerance(r.dtype, _scale(r), len(rewards)))
+        assert_close(got, want, name="discounted_return",
+                     atol=sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards)))
 
     prop()
 
@@ -81,13 +80,13 @@ def check_reward_to_go(ctx):
         got = _call(ctx, "discounted_reward_to_go", (r, gamma), ["rewards"], len(rewards), dtype)
         g, r64 = got.to(torch.float64), r.to(torch.float64)
         # The recursion's right-hand side, built from the student's own Q̂_{t+1}: it pins Q̂ down uniquely.
+        # Its tolerance is twice a sum's: both Q̂_t and Q̂_{t+1} carry their own rounding.
         rhs = r64 + gamma * torch.cat([g[1:], g.new_zeros(1)])
+        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards))
         assert_close(g, rhs, name="discounted_reward_to_go", label="step",
-                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}",
-                     atol=tolerance(r.dtype, _scale(r), len(rewards)))
+                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}", atol=atol)
         if gamma == 1.0:
-            assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)",
-                         atol=tolerance(r.dtype, _scale(r), len(rewards)))
+            assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)", atol=atol)
 
     prop()
 
@@ -98,6 +97,12 @@ def _gae_call(ctx, ep, gamma, lam, dtype):
     got = _call(ctx, "generalized_advantages", (r, v, gamma, lam, ep["terminated"]), ["rewards", "values"],
                 len(ep["rewards"]), dtype)
     return r, v, got
+
+
+def _delta_magnitudes(r: torch.Tensor, v: torch.Tensor, gamma: float) -> torch.Tensor:
+    """|r_t| + γ|V(s_{t+1})| + |V(s_t)|: the magnitudes each δ_t adds up."""
+    v64 = v.to(torch.float64).abs()
+    return r.to(torch.float64).abs() + gamma * v64[1:] + v64[:-1]
 
 
 def _deltas(r: torch.Tensor, v: torch.Tensor, gamma: float, terminated: bool) -> torch.Tensor:
@@ -122,8 +127,7 @@ def check_gae(ctx):
         r, v, got = _gae_call(ctx, ep, gamma, lam, dtype)
         g = got.to(torch.float64)
         deltas = _deltas(r, v, gamma, ep["terminated"])
-        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
-        atol = tolerance(r.dtype, scale, len(r))
+        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma * lam), len(r))
         if not ep["terminated"] and len(r) == 1:
             note("the episode was truncated, so V(s_T) = values[T] is bootstrapped, not 0")
         rhs = deltas + gamma * lam * torch.cat([g[1:], g.new_zeros(1)])
@@ -148,9 +152,8 @@ def check_gae_lambda_one(ctx):
         bootstrap = 0.0 if ep["terminated"] else float(v64[-1])
         want = torch.tensor([_discounted_sum(r64[t:].tolist(), gamma) + gamma ** (T - t) * bootstrap - float(v64[t])
                              for t in range(T)], dtype=torch.float64)
-        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
         assert_close(got, want, name="generalized_advantages at λ = 1", label="step",
-                     atol=tolerance(r.dtype, scale, T))
+                     atol=sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma), T))
 
     prop()
 
@@ -168,8 +171,7 @@ def check_returns_match_reference(ctx):
     @example(ep=long_episode(2000, terminated=True), gamma=0.999, lam=0.97, dtype="float32")
     def prop(ep, gamma, lam, dtype):
         r, v = _tensor(ep["rewards"], dtype), _tensor(ep["values"], dtype)
-        scale = _scale(r, float(v.abs().to(torch.float64).sum()) * 2)
-        atol = tolerance(r.dtype, scale, len(r))
+        atol = sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma), len(r))
         cases = [("discounted_return", (r, gamma)), ("discounted_reward_to_go", (r, gamma)),
                  ("generalized_advantages", (r, v, gamma, lam, ep["terminated"]))]
         for function, args in cases:
