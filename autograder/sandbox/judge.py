@@ -26,7 +26,6 @@ import re
 import shutil
 import signal
 import stat
-import sys
 import threading
 import time
 from pathlib import Path
