@@ -86,7 +86,10 @@ def prepare(sealed=()) -> isolation.Confinement:
     processes.sweep_orphaned_workdirs()
     mode, _ = isolation.chosen_mode()
     if mode == "uid" and isolation.drop_privileges_wanted():
-        isolation.protect([*PROTECTED_IN_UID_MODE, *sealed])
+        # Never a folder that holds the given code (the results' folder may be the checkout itself).
+        given = [Path(p).resolve() for p in isolation.GIVEN_CODE]
+        isolation.protect([*PROTECTED_IN_UID_MODE,
+                           *(s for s in sealed if not any(g.is_relative_to(Path(s).resolve()) for g in given))])
     return isolation.plan(Path("/nonexistent"), [*SEALED, *sealed])
 
 
