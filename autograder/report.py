@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 
 from autograder.runner import Result
@@ -43,6 +44,23 @@ def header() -> str:
     return f"{'problem':<{_id_width()}} {'points':<9} {'':<5} reason"
 
 
+WIDTH = 80
+
+
+def wrapped(text: str, width: int = WIDTH) -> str:
+    """``text`` with every line longer than ``width`` wrapped at spaces, its continuation indented under
+    the line's own text (two more spaces): the terminal's detail blocks read at 80 columns."""
+    out = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        out.append(textwrap.fill(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "  ",
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
 def summary(results: list[Result]) -> str:
     got = sum(r.score for r in results)
     total = sum(r.problem.points for r in results)
@@ -50,7 +68,7 @@ def summary(results: list[Result]) -> str:
     failed = [r for r in results if not r.passed and r.details and not r.reason.startswith("not implemented yet")]
     parts = [f"total: {got:g}/{total:g} points ({sum(r.passed for r in results)}/{len(results)} problems passed)"]
     for r in failed:
-        parts.append(f"\n── {r.problem.id}: {r.problem.title}\n{r.details}")
+        parts.append(wrapped(f"\n── {r.problem.id}: {r.problem.title}\n{r.details}"))
     return "\n".join(parts)
 
 
@@ -58,7 +76,7 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
     """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
     tests = []
     for number, r in enumerate(results, start=1):
-        output = r.details or r.reason
+        output = r.details or r.reason  # unwrapped: Gradescope's box wraps, and phrases stay whole for tools
         printed = student_text(r.student_output).strip()
         if printed and student_visible_output:
             output += f"\n\n── what your code printed (its own output, not the grader's) ──\n{printed}"

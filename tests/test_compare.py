@@ -100,3 +100,13 @@ def test_the_sum_bound_admits_float32_loops_and_matrices_and_rejects_a_reversed_
         assert float((got.double() - exact).abs().max()) <= atol / 10
     reversed_rtg = exact.flip(0)
     assert float((reversed_rtg - exact).abs().max()) > 10 * atol
+
+
+def test_detail_blocks_read_at_80_columns():
+    from autograder.report import wrapped
+
+    hint = "hint: " + " ".join(["reward-to-go"] * 20)
+    text = wrapped("short line\n" + hint + "\n  expected: [1, 2, 3]")
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert text.splitlines()[0] == "short line" and text.splitlines()[-1] == "  expected: [1, 2, 3]"
+    assert text.splitlines()[2].startswith("  reward-to-go")  # continuation indented under the text
