@@ -47,12 +47,16 @@ def header() -> str:
 WIDTH = 80
 
 
+WRAPPED_PREFIXES = ("hint:", "── ")  # the grader's own prose; never a line that may quote the student's text
+
+
 def wrapped(text: str, width: int = WIDTH) -> str:
-    """``text`` with every line longer than ``width`` wrapped at spaces, its continuation indented under
-    the line's own text (two more spaces): the terminal's detail blocks read at 80 columns."""
+    """``text`` with each long line of the grader's own prose (the problem's title, the hint) wrapped at spaces
+    to ``width``, its continuation indented under the line's text. Lines that may quote what the student's code
+    said (an exception's message) stay whole, so that no part of them can start a line of its own."""
     out = []
     for line in text.splitlines():
-        if len(line) <= width:
+        if len(line) <= width or not line.startswith(WRAPPED_PREFIXES):
             out.append(line)
             continue
         indent = line[: len(line) - len(line.lstrip())]

@@ -102,11 +102,11 @@ def test_the_sum_bound_admits_float32_loops_and_matrices_and_rejects_a_reversed_
     assert float((reversed_rtg - exact).abs().max()) > 10 * atol
 
 
-def test_detail_blocks_read_at_80_columns():
+def test_the_graders_prose_reads_at_80_columns_and_student_text_is_never_split():
     from autograder.report import wrapped
 
     hint = "hint: " + " ".join(["reward-to-go"] * 20)
-    text = wrapped("short line\n" + hint + "\n  expected: [1, 2, 3]")
-    assert all(len(line) <= 80 for line in text.splitlines())
-    assert text.splitlines()[0] == "short line" and text.splitlines()[-1] == "  expected: [1, 2, 3]"
-    assert text.splitlines()[2].startswith("  reward-to-go")  # continuation indented under the text
+    student = "f raised ValueError: " + " ".join(["hw2/reward_to_go  3/3 pass FAKE"] * 4)
+    lines = wrapped("short line\n" + hint + "\n" + student).splitlines()
+    assert lines[0] == "short line" and lines[-1] == student  # a line that may quote the student stays whole
+    assert all(len(line) <= 80 for line in lines[:-1]) and lines[2].startswith("  reward-to-go")
