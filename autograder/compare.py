@@ -42,11 +42,13 @@ STATE_HINT = ("a function of its inputs must give the same answer every time: no
 
 
 class Mismatch(AssertionError):
-    """The student's value is wrong. ``hint`` overrides the problem's hint."""
+    """The student's value is wrong. ``hint`` overrides the problem's hint; ``diagnosis`` is the mistake's
+    stable id (lowercase words joined by hyphens, e.g. "grad-accumulates"), which class reports count."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, diagnosis: str | None = None):
         super().__init__(message)
         self.hint = hint
+        self.diagnosis = diagnosis
 
 
 def fmt(x, limit: int = 8) -> str:
@@ -79,19 +81,22 @@ def expect_tensor(value, *, name: str, shape=None, dtype: torch.dtype | None = N
     """The value as a tensor, after checking its type, shape, dtype and device."""
     if not isinstance(value, Tensor):
         hint = "convert with torch.as_tensor(...) / torch.from_numpy(...)" if isinstance(value, NumpyArray) else None
-        raise Mismatch(f"{name} should return a torch.Tensor, but returned {describe(value)}", hint)
+        raise Mismatch(f"{name} should return a torch.Tensor, but returned {describe(value)}", hint,
+                       "not-a-tensor")
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise Mismatch(f"{name} returned shape {list(value.shape)}, expected shape {list(shape)}",
-                       "check which dimension you reduce over, and for stray unsqueeze/keepdim")
+                       "check which dimension you reduce over, and for stray unsqueeze/keepdim", "wrong-shape")
     if dtype is not None and value.dtype != dtype:
         raise Mismatch(f"{name} returned dtype {value.dtype}, expected {dtype} (the input's dtype)",
-                       "compute in any precision you like, but return the input's dtype (e.g. `.to(rewards.dtype)`)")
+                       "compute in any precision you like, but return the input's dtype (e.g. `.to(rewards.dtype)`)",
+                       "wrong-dtype")
     if device is not None and getattr(value, "sandbox_device", device) != device:
         raise Mismatch(f"{name} returned a tensor on {value.sandbox_device}, expected it on {device} (the input's device)",
-                       "create new tensors with device=rewards.device (or torch.zeros_like / new_zeros)")
+                       "create new tensors with device=rewards.device (or torch.zeros_like / new_zeros)", "wrong-device")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         bad = (~torch.isfinite(value)).nonzero()[0].tolist()
-        raise Mismatch(f"{name} returned a non-finite value (nan or inf) at index {bad}: {fmt(value)}")
+        raise Mismatch(f"{name} returned a non-finite value (nan or inf) at index {bad}: {fmt(value)}",
+                       diagnosis="non-finite")
     return value
 
 
@@ -126,14 +131,15 @@ def discounted_magnitudes(terms: Tensor, rate: float) -> float:
 
 
 def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label: str = "entry",
-                 hint: str | None = None, expected_is: str = "") -> None:
+                 hint: str | None = None, expected_is: str = "", diagnosis: str = "wrong-value") -> None:
     """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry.
 
     ``expected_is`` says what the expected vector is when it is not simply the
     right answer (e.g. an identity built from the student's own output)."""
     got64, exp64 = got.detach().to(torch.float64).cpu(), expected.detach().to(torch.float64).cpu()
     if got64.shape != exp64.shape:
-        raise Mismatch(f"{name} returned shape {list(got.shape)}, expected shape {list(expected.shape)}")
+        raise Mismatch(f"{name} returned shape {list(got.shape)}, expected shape {list(expected.shape)}",
+                       diagnosis="wrong-shape")
     err = (got64 - exp64).abs()
     err = nan_as_inf(err)
     if err.numel() == 0 or float(err.max()) <= atol:
@@ -149,14 +155,14 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label
         head = (f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got "
                 f"{fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
         rows = f"\n  expected: {fmt(exp64)}\n  got:      {fmt(got64)}"
-    raise Mismatch(head + rows, hint)
+    raise Mismatch(head + rows, hint, diagnosis)
 
 
 def expect_unmodified(reply: dict, name: str, arg_names: list[str]) -> None:
     if reply.get("mutated"):
         which = ", ".join(arg_names[i] if i < len(arg_names) else f"argument {i}" for i in reply["mutated"])
         raise Mismatch(f"{name} modified its input in place: {which}",
-                       "never write into an argument; work on a copy (x.clone()) or build a new tensor")
+                       "never write into an argument; work on a copy (x.clone()) or build a new tensor", "modifies-input")
 
 
 def load_checked_parameters(policy: torch.nn.Module, params, hint: str) -> torch.nn.Module:
@@ -165,12 +171,13 @@ def load_checked_parameters(policy: torch.nn.Module, params, hint: str) -> torch
     expected = policy.state_dict()
     if not isinstance(params, dict) or set(params) != set(expected):
         raise Mismatch("the training run returned malformed policy parameters",
-                       "did your code replace the policy the given code built, or modify the given code?")
+                       "did your code replace the policy the given code built, or modify the given code?",
+                       "malformed-policy")
     for name, want in expected.items():
         got = params[name]
         if not isinstance(got, Tensor) or got.shape != want.shape or not got.is_floating_point() \
                 or not torch.isfinite(got).all():
             raise Mismatch(f"the trained policy's parameter {name} is not a finite float tensor of shape "
-                           f"{list(want.shape)} (the training diverged: nan or inf?)", hint)
+                           f"{list(want.shape)} (the training diverged: nan or inf?)", hint, "training-diverged")
     policy.load_state_dict({name: params[name].to(torch.float32) for name in expected})
     return policy

@@ -100,11 +100,12 @@ class StudentFunction:
             return []
         values = self.sandbox.map(self.module, self.function, [*calls, calls[0]])
         if not isinstance(values, list) or len(values) != len(calls) + 1:
-            raise Mismatch(f"{self.function}: the batch of {len(calls)} calls came back malformed")
+            raise Mismatch(f"{self.function}: the batch of {len(calls)} calls came back malformed",
+                           diagnosis="malformed-reply")
         if not same_value(values[0], values[-1]):
             raise Mismatch(f"{self.function} gave two different answers to the same input (its first call of "
                            f"the batch, made again after the other {len(calls) - 1}): state carried over between "
-                           "calls", STATE_HINT)
+                           "calls", STATE_HINT, "state-carried-over")
         return values[:-1]
 
 

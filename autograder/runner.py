@@ -30,6 +30,9 @@ class Result:
     details: str = ""  # the full feedback: input, expected vs got, hint
     student_output: str = ""
     seconds: float = 0.0
+    # The mistake's stable id, for class reports: a Mismatch's own ("grad-accumulates"), else what the judge
+    # saw ("not-implemented", "import-error", "time-limit", "memory-limit", "crashed", "raised-ValueError", …).
+    diagnosis: str = ""
 
     @property
     def passed(self) -> bool:
@@ -83,7 +86,7 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
                 result = Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out "
-                                "before this problem; earlier problems used it)")
+                                "before this problem; earlier problems used it)", diagnosis="out-of-time")
                 results.append(result)
                 if on_result:
                     on_result(result)
@@ -120,18 +123,19 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     except NotImplementedYet as err:
         result = Result(p, 0.0, "failed", f"not implemented yet ({err.function} raises NotImplementedError)",
                         details=f"not implemented yet: {err.function} still raises NotImplementedError"
-                        + (f" at {err.where}" if err.where else ""))
+                        + (f" at {err.where}" if err.where else ""), diagnosis="not-implemented")
     except SubmissionError as err:
         result = Result(p, 0.0, "failed", str(err),
                         details=f"{err}\nhint: a module must import cleanly before anything in it can be graded; "
-                                f"`python -c \"import {err.module}\"` in your submission folder shows the same error")
+                                f"`python -c \"import {err.module}\"` in your submission folder shows the same error",
+                        diagnosis=err.diagnosis)
     except SandboxFatal as err:
-        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {p.hint}")
+        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {p.hint}", diagnosis=err.kind)
     except (AssertionError, StudentException) as err:
         result = _failure(p, err)
     except Exception as err:  # noqa: BLE001 - a bug in the grader must not hide the other problems
         result = Result(p, 0.0, "error", f"internal grader error: {type(err).__name__}: {err}",
-                        details=traceback.format_exc())
+                        details=traceback.format_exc(), diagnosis="grader-error")
     finally:
         sandbox.close()
     result.student_output = sandbox.output_tail()
@@ -153,7 +157,14 @@ def _failure(p: Problem, err: BaseException) -> Result:
     reason = message.splitlines()[0]
     if example:
         reason += f" — input: {example}"
-    return Result(p, 0.0, "failed", reason, details="\n".join(lines))
+    return Result(p, 0.0, "failed", reason, details="\n".join(lines), diagnosis=diagnosis_of(err))
+
+
+def diagnosis_of(err: BaseException) -> str:
+    """A failed check's stable id: the Mismatch's own, or what kind of exception the student's code raised."""
+    if isinstance(err, StudentException):
+        return "memory-limit" if err.type_name == "MemoryError" else f"raised-{err.type_name}"
+    return getattr(err, "diagnosis", None) or "wrong-value"
 
 
 _EXAMPLE = re.compile(r"(?:Falsifying|Failing) [\w ]*?: \w+\((.*)\)\s*$", re.S)

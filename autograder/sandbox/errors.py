@@ -15,7 +15,13 @@ class GraderError(RuntimeError):
 
 class SandboxFatal(BaseException):
     """The child is gone (timed out, crashed, exited). Derives from BaseException
-    so that Hypothesis aborts at once instead of trying to shrink it."""
+    so that Hypothesis aborts at once instead of trying to shrink it. ``kind`` is
+    decided by the judge: "time-limit", "memory-limit", "exited", "crashed" or
+    "malformed-reply"."""
+
+    def __init__(self, message: str, kind: str = "crashed"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class NotImplementedYet(BaseException):
@@ -29,9 +35,10 @@ class NotImplementedYet(BaseException):
 class SubmissionError(BaseException):
     """The submission cannot be loaded: missing file, syntax error, missing function."""
 
-    def __init__(self, message: str, module: str = ""):
+    def __init__(self, message: str, module: str = "", diagnosis: str = "import-error"):
         super().__init__(message)
         self.module = module
+        self.diagnosis = diagnosis  # "syntax-error", "import-error", "missing-file", "missing-function"
 
 
 class StudentException(Exception):

@@ -260,7 +260,7 @@ class Sandbox:
         if not reply["ok"]:
             if reply["kind"] == "fatal":
                 raise SandboxFatal(reply["message"])
-            raise SubmissionError(load_message(reply), module)
+            raise SubmissionError(load_message(reply), module, load_diagnosis(reply))
 
     def call(self, module: str, function: str, args: tuple = (), kwargs: dict | None = None,
              grad_wrt: tuple[int, ...] = (), cotangent=None):
@@ -274,7 +274,8 @@ class Sandbox:
         reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
         reply["mutated"] = wire.mutated(args, reply.pop("after"))
         if reply["mutated"] is None:
-            raise SandboxFatal(f"malformed reply to {function}: the arguments as the call left them are missing")
+            raise SandboxFatal(f"malformed reply to {function}: the arguments as the call left them are missing",
+                               "malformed-reply")
         return reply
 
     def task(self, name: str, module: str, args: tuple = (), kwargs: dict | None = None):
@@ -315,25 +316,25 @@ class Sandbox:
         if self._deadline is None:
             self._wait_ready(what)
         if not self._process.is_alive():
-            raise SandboxFatal(self._death_reason(what))
+            raise self._died(what)
         try:
             self._conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError):
-            raise SandboxFatal(self._death_reason(what)) from None
+            raise self._died(what) from None
         remaining = self._deadline - time.monotonic()
         if remaining <= 0 or not self._conn.poll(remaining):
             where = self._where_it_hangs()
             self.kill()
             raise SandboxFatal(f"timed out: the problem's time limit of {self.limits.seconds:g} s ran out while "
-                               f"running {what}" + (f"; your code was at {where}" if where else ""))
+                               f"running {what}" + (f"; your code was at {where}" if where else ""), "time-limit")
         try:
             payload = self._conn.recv_bytes(wire.MAX_REPLY_BYTES)
         except EOFError:
-            raise SandboxFatal(self._death_reason(what)) from None
+            raise self._died(what) from None
         except OSError:  # more than MAX_REPLY_BYTES, or a broken stream
             self.kill()
             raise SandboxFatal(f"the reply to {what} was unreadable or larger than "
-                               f"{wire.MAX_REPLY_BYTES // 2**20} MB") from None
+                               f"{wire.MAX_REPLY_BYTES // 2**20} MB", "malformed-reply") from None
         return wire.decode(payload)
 
     def _where_it_hangs(self) -> str:
@@ -349,6 +350,15 @@ class Sandbox:
             time.sleep(0.05)
             frame = _innermost_student_frame(self.output.since(offset), str(self.code_dir))
         return frame
+
+    def _died(self, what: str) -> SandboxFatal:
+        """The child is gone: why, as the judge sees it (its exit status), with its last output."""
+        reason = self._death_reason(what)
+        code = self._process.exitcode
+        kind = ("crashed" if code is None or code < 0 else "exited")
+        if code is not None and code < 0:
+            kind = {signal.SIGKILL: "memory-limit", signal.SIGXCPU: "time-limit"}.get(signal.Signals(-code), kind)
+        return SandboxFatal(reason, kind)
 
     def _death_reason(self, what: str) -> str:
         self._process.join(timeout=5)
@@ -414,6 +424,13 @@ def load_message(reply: dict) -> str:
         code = f": {reply['code']}" if reply.get("code") else ""
         return f"{reply['file']}, line {reply['line']}: {reply['type']}: {reply['message']}{code}"
     return reply["message"] + (f" (at {where})" if where else "")
+
+
+def load_diagnosis(reply: dict) -> str:
+    kind = reply.get("type")
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        return "syntax-error"
+    return {"FileNotFoundError": "missing-file", "AttributeError": "missing-function"}.get(kind, "import-error")
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
