@@ -71,7 +71,8 @@ def _is_traj(value, name: str) -> Trajectory:
     if not isinstance(value, Trajectory):
         from autograder.compare import describe
 
-        raise Mismatch(f"{name} should return an rlkit.trajectory.Trajectory, but returned {describe(value)}")
+        raise Mismatch(f"{name} should return an rlkit.trajectory.Trajectory, but returned {describe(value)}",
+                       diagnosis="wrong-type")
     return value
 
 
@@ -80,7 +81,7 @@ def _flag(value, name: str) -> bool:
         return bool(value.reshape(()).item())
     if isinstance(value, (bool, int)) and not isinstance(value, float):
         return bool(value)
-    raise Mismatch(f"{name}: terminated should be a bool, got {value!r}")
+    raise Mismatch(f"{name}: terminated should be a bool, got {value!r}", diagnosis="wrong-type")
 
 
 # --------------------------------------------------------------------------- bc_loss
@@ -169,7 +170,9 @@ def check_bc_loss(ctx):
             for what, value in candidates.items():
                 if abs(float(got) - float(value)) <= atol and (B > 1 or "SUM" not in what):
                     note(f"your value equals {what}")
-                    raise Mismatch(f"bc_loss is wrong: expected {fmt(want)}, got {fmt(got)}, which is {what}")
+                    raise Mismatch(f"bc_loss is wrong: expected {fmt(want)}, got {fmt(got)}, which is {what}",
+                                   diagnosis=("summed-not-averaged" if "SUM" in what else "sign-flipped"
+                                              if "sign" in what else "probability-not-log"))
         assert_close(got, want, name="bc_loss", atol=atol)
 
     prop()
@@ -188,7 +191,7 @@ def check_bc_loss_gradient(ctx):
         policy, obs, actions = build_bc_case(case)
         got = grads_of(policy, obs, actions)
         if isinstance(got, str):
-            raise Mismatch(f"bc_loss has no gradient: {got}")
+            raise Mismatch(f"bc_loss has no gradient: {got}", diagnosis="no-gradient")
         names = [name for name, _ in policy.named_parameters()]
         want_policy = policy
         for p in want_policy.parameters():
@@ -196,12 +199,13 @@ def check_bc_loss_gradient(ctx):
         loss = -want_policy(obs).log_prob(actions).mean()
         want = torch.autograd.grad(loss, list(want_policy.parameters()))
         if not isinstance(got, list) or len(got) != len(want):
-            raise Mismatch("bc_loss's gradient could not be computed (malformed reply)")
+            raise Mismatch("bc_loss's gradient could not be computed (malformed reply)", diagnosis="malformed-reply")
         _, logp = expected_bc_loss(policy, obs, actions)
         for name, g, w in zip(names, got, want):
             g = expect_tensor(g, name=f"∂ bc_loss / ∂ {name}", shape=list(w.shape))
             scale = float(w.abs().max()) + float(logp.abs().mean()) + 1.0
-            assert_close(g, w, name=f"∂ bc_loss / ∂ {name}", atol=tolerance(torch.float32, scale, 64 * obs.numel()))
+            assert_close(g, w, name=f"∂ bc_loss / ∂ {name}", atol=tolerance(torch.float32, scale, 64 * obs.numel()),
+                         diagnosis="wrong-gradient")
 
     prop()
 
@@ -233,7 +237,7 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
     obs = expect_tensor(traj.observations, name=f"{name}: observations")
     if obs.dim() != 2 or obs.shape[1] != obs_dim:
         raise Mismatch(f"{name}: observations have shape {list(obs.shape)}, expected [T, {obs_dim}] = "
-                       f"[{length}, {obs_dim}]")
+                       f"[{length}, {obs_dim}]", diagnosis="wrong-shape")
     T = obs.shape[0]
     if T != length:
         if T > length:
@@ -243,20 +247,21 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
             why = ("the episode was not over: a step that returns terminated or truncated ends it, "
                    f"max_length is {max_length}, and the env's episode length is "
                    f"{'unlimited' if how == 'never' else length if length < max_length else 'longer'}")
-        raise Mismatch(f"{name} recorded {T} steps, expected {length}: {why}")
+        raise Mismatch(f"{name} recorded {T} steps, expected {length}: {why}",
+                       diagnosis="ran-past-episode-end" if T > length else "stopped-early")
     steps = torch.arange(T, dtype=torch.float64)
     o = obs.to(torch.float64)
     if T and torch.equal(o[:, 0], steps + 1):
         raise Mismatch(f"{name}: observations[t] is o_(t+1), the observation returned by env.step, not o_t, the "
                        f"observation a_t was taken in (column 0 of the scripted observation counts steps: expected "
-                       f"{fmt(steps)}, got {fmt(o[:, 0])})")
+                       f"{fmt(steps)}, got {fmt(o[:, 0])})", diagnosis="next-observation-recorded")
     assert_close(o[:, 0], steps, name=f"{name}: observations[:, 0] (the step counter t of o_t)", atol=1e-6,
                  label="step")
     if not torch.allclose(o[:, 1], torch.full((T,), u, dtype=torch.float64), atol=1e-6):
         raise Mismatch(f"{name}: the episode does not start from the expected reset: the scripted observation's "
                        f"column 1 is drawn from the env's RNG at reset; expected {u:.6g}, got {fmt(o[:, 1])}",
                        "reset with env.reset(seed=seed): the given seed when there is one, and no seed (None) "
-                       "otherwise, so that later episodes continue the env's random stream")
+                       "otherwise, so that later episodes continue the env's random stream", "wrong-reset-seed")
     assert_close(o[:, 2], torch.full((T,), float(episode), dtype=torch.float64),
                  name=f"{name}: observations[:, 2] (the episode index)", atol=1e-6, label="step")
 
@@ -264,7 +269,8 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
     if env.discrete:
         actions = expect_tensor(actions, name=f"{name}: actions", shape=[T])
         if actions.is_floating_point() or actions.dtype == torch.bool:
-            raise Mismatch(f"{name}: discrete actions should be an integer (long) tensor, got {actions.dtype}")
+            raise Mismatch(f"{name}: discrete actions should be an integer (long) tensor, got {actions.dtype}",
+                           diagnosis="wrong-dtype")
         codes = actions.to(torch.float64)
     else:
         actions = expect_tensor(actions, name=f"{name}: actions", shape=[T, env.action_space.shape[0]])
@@ -272,7 +278,8 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
     rewards = expect_tensor(traj.rewards, name=f"{name}: rewards", shape=[T])
     received = rewards.to(torch.float64) - 10.0 * steps
     if T > 1 and torch.allclose(rewards.to(torch.float64), 10.0 * (steps + 1) + codes, atol=1e-2):
-        raise Mismatch(f"{name}: rewards[t] is the reward of step t+1, not the reward of the step that took a_t")
+        raise Mismatch(f"{name}: rewards[t] is the reward of step t+1, not the reward of the step that took a_t",
+                       diagnosis="reward-off-by-one")
     assert_close(received, codes, atol=1e-2, label="step",
                  name=(f"{name}: rewards[t] − 10 t (the scripted reward encodes the action env.step received, "
                        f"which must be actions[t])"))
@@ -285,7 +292,9 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
                    "state (the future still has value)")
         else:
             why = f"the trajectory was cut at max_length={max_length} steps: the episode did not terminate"
-        raise Mismatch(f"{name}: terminated is {got_terminated}, expected {terminated}: {why}")
+        raise Mismatch(f"{name}: terminated is {got_terminated}, expected {terminated}: {why}",
+                       diagnosis=("termination-missed" if terminated else "truncation-as-terminal"
+                                  if "a time limit is not a terminal" in why else "max-length-as-terminal"))
     final = traj.final_observation
     if final is not None:
         final = expect_tensor(final, name=f"{name}: final_observation")
@@ -317,7 +326,8 @@ def check_sampled(traj, policy) -> None:
             greedy = torch.equal(traj.actions.long(), dist.probs.argmax(-1))
     if greedy:
         raise Mismatch(f"sample_trajectory: all {T} actions are the policy's most likely action (or its mean): "
-                       "actions must be SAMPLED, a_t ~ π(·|o_t)", "use policy(o_t[None]).sample()")
+                       "actions must be SAMPLED, a_t ~ π(·|o_t)", "use policy(o_t[None]).sample()",
+                       "actions-not-sampled")
 
 
 @problem("hw1", "sample_trajectory", points=4, stubs=[(MODULE, "sample_trajectory")], hint=SAMPLE_HINT)
@@ -369,7 +379,8 @@ def check_sample_trajectories(ctx):
         if not isinstance(value, (list, tuple)):
             from autograder.compare import describe
 
-            raise Mismatch(f"sample_trajectories should return a list of Trajectory, got {describe(value)}")
+            raise Mismatch(f"sample_trajectories should return a list of Trajectory, got {describe(value)}",
+                           diagnosis="wrong-type")
         judge_env = ScriptedEnv(schedule, discrete=discrete, obs_dim=3)
         expected, total = [], 0
         while total < min_timesteps:
@@ -382,7 +393,8 @@ def check_sample_trajectories(ctx):
         if len(value) != len(expected):
             raise Mismatch(f"sample_trajectories returned {len(value)} trajectories of lengths {lengths}, expected "
                            f"{len(expected)} of lengths {[e[0] for e in expected]}: keep sampling whole episodes "
-                           f"while the total is below min_timesteps={min_timesteps}, and stop as soon as it is not")
+                           f"while the total is below min_timesteps={min_timesteps}, and stop as soon as it is not",
+                           diagnosis="wrong-trajectory-count")
         for k, (traj, (length, terminated, u)) in enumerate(zip(value, expected)):
             _, how = schedule[k % len(schedule)]
             check_rollout(traj, name=f"sample_trajectories: trajectory {k}", env=judge_env, length=length,
@@ -447,32 +459,36 @@ def check_dagger_relabel(ctx):
             from autograder.compare import describe
 
             raise Mismatch(f"dagger_relabel should return a list of {len(trajs)} Trajectory (one per input), "
-                           f"got {describe(value)}")
+                           f"got {describe(value)}", diagnosis="wrong-type")
         for k, (got, old) in enumerate(zip(value, trajs)):
             name = f"dagger_relabel: trajectory {k}"
             got = _is_traj(got, name)
             T = len(old)
             obs = expect_tensor(got.observations, name=f"{name}: observations", shape=list(old.observations.shape))
             assert_close(obs, old.observations, name=f"{name}: observations (must be the learner's, unchanged)",
-                         atol=1e-6, label="step, dim")
+                         atol=1e-6, label="step, dim", diagnosis="observations-changed")
             labels = expect_tensor(got.actions, name=f"{name}: actions", shape=list(old.actions.shape))
             want = expert(old.observations)
             if not torch.allclose(labels, want, atol=1e-4):
                 if torch.allclose(labels, old.actions, atol=1e-6):
                     raise Mismatch(f"{name}: the actions are still the learner's actions {fmt(old.actions)}; "
-                                   f"expected the expert's labels {fmt(want)}")
+                                   f"expected the expert's labels {fmt(want)}", diagnosis="learner-actions-kept")
                 if T > 1 and torch.allclose(labels[:-1], want[1:], atol=1e-4):
                     raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t+1), the next observation; "
-                                   f"expected its action in o_t: {fmt(want)}, got {fmt(labels)}")
+                                   f"expected its action in o_t: {fmt(want)}, got {fmt(labels)}",
+                                   diagnosis="expert-label-off-by-one")
                 if T > 1 and torch.allclose(labels[1:], want[:-1], atol=1e-4):
                     raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t-1), the previous "
-                                   f"observation; expected its action in o_t: {fmt(want)}, got {fmt(labels)}")
+                                   f"observation; expected its action in o_t: {fmt(want)}, got {fmt(labels)}",
+                                   diagnosis="expert-label-off-by-one")
             assert_close(labels, want, name=f"{name}: actions (expected expert(observations))", atol=1e-4,
                          label="step, dim")
             rewards = expect_tensor(got.rewards, name=f"{name}: rewards", shape=[T])
-            assert_close(rewards, old.rewards, name=f"{name}: rewards (unchanged)", atol=1e-6, label="step")
+            assert_close(rewards, old.rewards, name=f"{name}: rewards (unchanged)", atol=1e-6, label="step",
+                         diagnosis="rewards-changed")
             if _flag(got.terminated, name) != old.terminated:
-                raise Mismatch(f"{name}: terminated changed from {old.terminated} to {got.terminated}")
+                raise Mismatch(f"{name}: terminated changed from {old.terminated} to {got.terminated}",
+                               diagnosis="terminated-changed")
 
     prop()
 
@@ -554,10 +570,11 @@ def _checked_losses(losses, steps: int) -> list:
     from autograder.compare import describe
 
     if not isinstance(losses, (list, tuple)):
-        raise Mismatch(f"train_policy should return a list of {steps} losses (one per step), got {describe(losses)}")
+        raise Mismatch(f"train_policy should return a list of {steps} losses (one per step), got {describe(losses)}",
+                       diagnosis="wrong-type")
     if len(losses) != steps:
         raise Mismatch(f"train_policy returned {len(losses)} losses, expected cfg.train_steps_per_iter = {steps} "
-                       "(one per optimizer step)")
+                       "(one per optimizer step)", diagnosis="wrong-loss-count")
     return list(losses)
 
 
@@ -566,7 +583,7 @@ def _trained(reply, spec: dict) -> dict:
     from autograder.child_tasks import build_policy
 
     if not isinstance(reply, dict):
-        raise Mismatch("train_policy's run returned no result", "did your code replace the given objects?")
+        raise Mismatch("train_policy's run returned no result", "did your code replace the given objects?", "no-result")
     return load_checked_parameters(build_policy(spec), reply.get("policy"), TRAIN_STEP_HINT).state_dict()
 
 
@@ -587,14 +604,15 @@ def check_train_policy_steps(ctx):
             if not isinstance(loss, float) or isinstance(loss, bool):
                 what = ("a tensor" if isinstance(loss, torch.Tensor) else type(loss).__name__)
                 raise Mismatch(f"train_policy: losses[{k}] is {what}, not a Python float: the log keeps numbers; a "
-                               "tensor kept in the list also keeps its whole graph alive")
+                               "tensor kept in the list also keeps its whole graph alive",
+                               diagnosis="loss-not-float")
             if not math.isfinite(loss):
-                raise Mismatch(f"train_policy: losses[{k}] = {loss} is not finite")
+                raise Mismatch(f"train_policy: losses[{k}] = {loss} is not finite", diagnosis="non-finite")
         params = _trained(reply, args[0])
         if all(torch.equal(params[name], value) for name, value in args[0]["parameters"].items()):
             raise Mismatch(f"train_policy ran {case['steps']} steps but the policy's parameters did not change: "
                            "no optimizer step moved them (is a step taken, on a loss computed with the given "
-                           "policy, by the given optimizer?)")
+                           "policy, by the given optimizer?)", diagnosis="parameters-unchanged")
 
     prop()
 
@@ -687,12 +705,21 @@ def check_train_policy_matches_reference(ctx):
             raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
                            f"reference's by up to {diff:.3g} "
                            f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
-                           f"{found}")
+                           f"{found}",
+                           diagnosis=("parameters-unchanged" if "did not change at all" in found
+                                      else "whole-buffer-as-batch" if "whole buffer" in found
+                                      else "two-steps-per-minibatch" if "two optimizer steps" in found
+                                      else "wrong-optimizer-step-count" if "optimizer steps were taken" in found
+                                      else "minibatch-reused" if "reused at every step" in found
+                                      else "wrong-generator" if "global RNG" in found
+                                      else "wrong-minibatch-size" if "(the DAgger rollout budget)" in found
+                                      else "no-zero-grad" if "never cleared" in found
+                                      else "differs-from-reference"))
         for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
             value = _as_number(g)
             if value is None or abs(value - w) > 1e-3 * (1.0 + abs(w)):
                 raise Mismatch(f"train_policy: losses[{k}] is {g!r}, expected the loss of step {k}'s minibatch "
-                               f"before that step, {w:.6g}")
+                               f"before that step, {w:.6g}", diagnosis="wrong-loss-logged")
 
     prop()
 
@@ -814,7 +841,7 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
     if not isinstance(its, list) or len(its) != n_iter or not all(isinstance(r, dict) for r in its):
         k = len(its) if isinstance(its, list) else 0
         raise Mismatch(f"run_training_loop reported {k} iterations (on_iteration calls), "
-                       f"expected cfg.n_iter = {n_iter}")
+                       f"expected cfg.n_iter = {n_iter}", diagnosis="wrong-iteration-count")
     demo_obs = torch.cat([d.observations for d in demos])
     demo_steps, per_iter = len(demo_obs), -(-batch // ep_len) * ep_len
     starts = _episode_starts(case, (n_iter - 1) * (per_iter // ep_len))
@@ -825,7 +852,7 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
         made = None if calls is None else calls - previous_calls
         if i == 0 and made not in (None, 0):
             raise Mismatch(f"run_training_loop: iteration 0 took {made} env steps; it trains on the demonstrations "
-                           "only (the learner's rollouts start at iteration 1)")
+                           "only (the learner's rollouts start at iteration 1)", diagnosis="iteration-0-rolls-out")
         if i > 0 and made is not None and made != per_iter:
             if made == 0:
                 why = "it took no env step: it never rolled out the learner (the new data must come from the learner)"
@@ -836,12 +863,14 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
                 why = f"that is what swapping cfg.batch_size ({batch}) and cfg.ep_len ({ep_len}) gives"
             else:
                 why = f"⌈{batch}/{ep_len}⌉ = {per_iter // ep_len} whole episodes of cfg.ep_len = {ep_len} steps"
-            raise Mismatch(f"run_training_loop: {where} took {made} env steps, expected {per_iter}: {why}")
+            raise Mismatch(f"run_training_loop: {where} took {made} env steps, expected {per_iter}: {why}",
+                           diagnosis=("learner-never-rolled-out" if made == 0 else "single-rollout-per-iteration"
+                                      if made == ep_len else "wrong-rollout-budget"))
         previous_calls = calls if calls is not None else previous_calls
         env_steps = _counts(it.get("env_steps"))
         if env_steps != i * per_iter:
             raise Mismatch(f"run_training_loop: the log's env_steps after {where} is {it.get('env_steps')!r}, "
-                           f"expected {i * per_iter} (the learner's env steps so far)")
+                           f"expected {i * per_iter} (the learner's env steps so far)", diagnosis="wrong-env-steps-logged")
         want_size = demo_steps + i * per_iter
         size = _counts(it.get("buffer_size"))
         if size != want_size:
@@ -854,32 +883,38 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
             else:
                 why = f"{demo_steps} demonstration steps, then {per_iter} more per DAgger iteration"
             raise Mismatch(f"run_training_loop: the buffer holds {it.get('buffer_size')!r} pairs after {where}, "
-                           f"expected {want_size}: {why}")
+                           f"expected {want_size}: {why}",
+                           diagnosis=("data-replaced-not-aggregated" if "AGGREGATED" in why else "data-not-added"
+                                      if "did not grow" in why else "demonstrations-added-again"
+                                      if "demonstrations again" in why else "wrong-buffer-size"))
         obs, act = it.get("buffer_observations"), it.get("buffer_actions")
         if not (isinstance(obs, torch.Tensor) and isinstance(act, torch.Tensor) and obs.shape == (want_size, 2)
                 and act.shape == (want_size, 1) and obs.is_floating_point() and act.is_floating_point()):
             raise Mismatch(f"run_training_loop: the buffer's contents after {where} could not be read (keep the given "
-                           "ReplayBuffer, filled with buffer.add)")
+                           "ReplayBuffer, filled with buffer.add)", diagnosis="buffer-unreadable")
         obs, act = obs.to(torch.float64), act.to(torch.float64)
         if previous_obs is not None and not torch.equal(obs[: len(previous_obs)], previous_obs):
             raise Mismatch(f"run_training_loop: after {where} the buffer no longer starts with the data of the "
-                           "earlier iterations: aggregate (add the new pairs after the old ones), never replace")
+                           "earlier iterations: aggregate (add the new pairs after the old ones), never replace",
+                           diagnosis="data-replaced-not-aggregated")
         start = 0 if i == 0 else want_size - per_iter
         new_obs = obs[start:]
         if i == 0:
             if not torch.allclose(new_obs, demo_obs.to(torch.float64), atol=1e-6):
-                raise Mismatch("run_training_loop: iteration 0 must add exactly the demonstrations to the buffer")
+                raise Mismatch("run_training_loop: iteration 0 must add exactly the demonstrations to the buffer",
+                               diagnosis="iteration-0-not-demonstrations")
         else:
             t = new_obs[:, 1]
             if not torch.equal(t, torch.arange(per_iter, dtype=torch.float64).remainder(ep_len)):
                 raise Mismatch(f"run_training_loop: the observations added at {where} are not whole episodes of "
-                               f"cfg.ep_len = {ep_len} steps in order (their step counters are {fmt(t)})")
+                               f"cfg.ep_len = {ep_len} steps in order (their step counters are {fmt(t)})",
+                               diagnosis="not-whole-episodes")
             first = int(start - demo_steps) // ep_len
             x0 = torch.tensor(starts[first: first + per_iter // ep_len], dtype=torch.float64)
             if not torch.allclose(new_obs[t == 0, 0], x0, atol=1e-6):
                 raise Mismatch(f"run_training_loop: the episodes added at {where} do not start from the env's next "
                                f"resets (expected x_0 = {fmt(x0)}, got {fmt(new_obs[t == 0, 0])}): roll out the "
-                               "learner in the given env with sample_trajectories")
+                               "learner in the given env with sample_trajectories", diagnosis="wrong-resets")
             mean = _learner_means(spec, its[i - 1].get("policy"), new_obs)
             moved = new_obs[:-1, 0] + 0.5 * mean[:-1, 0].clamp(-1.0, 1.0)
             step = t[1:] == t[:-1] + 1
@@ -890,12 +925,14 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
                 else:
                     why = ("they do not follow the actions of the current learner, the policy as trained by the "
                            "previous iteration")
-                raise Mismatch(f"run_training_loop: the observations added at {where} are not the learner's: {why}")
+                raise Mismatch(f"run_training_loop: the observations added at {where} are not the learner's: {why}",
+                               diagnosis="expert-rollouts" if "follow the EXPERT" in why else "stale-learner")
         labels = _expert_labels(new_obs.to(torch.float32)).to(torch.float64)
         if not torch.allclose(act[start:], labels, atol=1e-4):
             raise Mismatch(f"run_training_loop: the actions added at {where} are not the expert's labels of the "
                            "added observations" + ("" if i == 0 else " (relabel the learner's rollouts with "
-                                                                     "dagger_relabel)"))
+                                                                     "dagger_relabel)"),
+                           diagnosis="not-expert-labels")
         previous_obs = obs
 
 
@@ -907,7 +944,8 @@ def compare_dagger(got: dict, want: dict, spec: dict) -> None:
         where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
         obs = it["buffer_observations"].to(torch.float32)
         if not torch.allclose(obs, ref["buffer_observations"], atol=DAGGER_OBS_ATOL, rtol=0):
-            raise Mismatch(f"run_training_loop: the buffer after {where} differs from the reference run's")
+            raise Mismatch(f"run_training_loop: the buffer after {where} differs from the reference run's",
+                           diagnosis="differs-from-reference")
         params = load_checked_parameters(build_policy(spec), it.get("policy"), DAGGER_HINT).state_dict()
         for name, w in ref["policy"].items():
             g, w64 = params[name].to(torch.float64), w.to(torch.float64)
@@ -917,7 +955,7 @@ def compare_dagger(got: dict, want: dict, spec: dict) -> None:
                 raise Mismatch(f"run_training_loop: after {where} the policy's parameter {name} differs from the "
                                f"reference run's by up to {float((g - w64).abs().max()):.3g} (tolerance "
                                f"{DAGGER_PARAM_ATOL:g} + {DAGGER_PARAM_RTOL:g}·|θ|): the policy must be {what}, "
-                               "with train_policy once per iteration")
+                               "with train_policy once per iteration", diagnosis="differs-from-reference")
 
 
 DAGGER_STUBS = [(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
@@ -934,7 +972,7 @@ def _dagger_runs(ctx, check) -> None:
         args = build_dagger_case(case)
         got = run(*args)
         if not isinstance(got, dict):
-            raise Mismatch("the DAgger run returned no result", "did your code replace the given objects?")
+            raise Mismatch("the DAgger run returned no result", "did your code replace the given objects?", "no-result")
         note(f"n_iter={case['n_iter']}, batch_size={case['batch_size']}, ep_len={case['ep_len']}, "
              f"train_batch_size={case['train_batch_size']}, train_steps_per_iter={case['steps']}")
         check_dagger_process(got, case, args[0], args[3])
@@ -1018,7 +1056,8 @@ def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
     for seed in seeds:
         reply = train(TRAINING_CONFIGS[method], seed)
         if not isinstance(reply, dict):
-            raise Mismatch("the training run returned no result", "did your code replace the given training code?")
+            raise Mismatch("the training run returned no result", "did your code replace the given training code?",
+                           "no-result")
         returns = judge_returns(reply.get("policy"))
         mean = sum(returns) / len(returns)
         line = (f"training seed {seed}: {mean:.1f} average return over {EVAL_EPISODES} evaluation episodes "
@@ -1034,7 +1073,10 @@ def _train_and_judge(ctx, method: str, seeds, target: float) -> None:
     raise Mismatch(f"{'BC' if method == 'bc' else 'DAgger'} with your hw1.imitation did not reach {target:.0%} of "
                    f"the expert's return ({bar:.1f}) on LunarLanderContinuous-v3 with any of {len(seeds)} training "
                    "seeds:\n  " + "\n  ".join(attempts) + (f"\n  {measured}" if measured else ""),
-                   _likely_cause(measured) or TRAIN_HINT)
+                   _likely_cause(measured) or TRAIN_HINT,
+                   diagnosis=("no-zero-grad" if " 0 zero_grad call(s)" in measured else "no-optimizer-step"
+                              if measured.startswith("measured") and " 0 optimizer step(s)" in measured
+                              else "below-target"))
 
 
 def _train_policy_facts(ctx) -> str:

@@ -142,7 +142,7 @@ def check_slope(fn, x: torch.Tensor, rest: tuple, kwargs: dict, cotangent, grad:
                            f"fixed direction its values change at rate {slope:.6g}, the reported gradient says "
                            f"{claimed:.6g}",
                            "the gradient must come from autograd through the very computation that returns the "
-                           "value: no separate formula, no detached pieces re-attached")
+                           "value: no separate formula, no detached pieces re-attached", "gradient-not-autograd")
 
 
 def _grad_list(value, name: str, shapes: list, device: str) -> list[torch.Tensor]:
@@ -150,10 +150,12 @@ def _grad_list(value, name: str, shapes: list, device: str) -> list[torch.Tensor
     if not isinstance(value, (list, tuple)):
         raise Mismatch(f"{name} should return a list with one tensor per policy.parameters() "
                        f"({len(shapes)} here, shapes {[list(s) for s in shapes]}), but returned {describe(value)}",
-                       "return [g_p for p in policy.parameters()], e.g. list(torch.autograd.grad(surrogate, params))")
+                       "return [g_p for p in policy.parameters()], e.g. list(torch.autograd.grad(surrogate, params))",
+                       "wrong-type")
     if len(value) != len(shapes):
         raise Mismatch(f"{name} returned a list of {len(value)} items, expected {len(shapes)} "
-                       f"(one per policy.parameters(), shapes {[list(s) for s in shapes]})")
+                       f"(one per policy.parameters(), shapes {[list(s) for s in shapes]})",
+                       diagnosis="wrong-length")
     return [expect_tensor(v, name=f"{name}(…)[{i}]", shape=s, device=device) for i, (v, s) in enumerate(zip(value, shapes))]
 
 
@@ -194,7 +196,11 @@ def _expect_expectation(got_values, e, want, *, name: str, atol: float, what: st
     """Compare Σ_τ p(τ) ĝ({τ}) with ``want`` at every coordinate (s, a)."""
     got = expectation(e.prob, got_values)
     try:
-        assert_close(got, want, name=name, atol=atol, label="coordinate (s, a) =")
+        assert_close(got, want, name=name, atol=atol, label="coordinate (s, a) =",
+                     diagnosis=next((d for key, d in (("sign is flipped", "sign-flipped"),
+                                                      ("(the horizon)", "averaged-over-time-steps"),
+                                                      ("expectation is 0", "gradient-is-zero"))
+                                     if key in (_diagnose(got, want, e.mdp.horizon, atol) or "")), "biased"))
     except Mismatch as err:
         note(f"exact expectation over all {e.prob.shape[0]} trajectories; expected = {what}")
         err.hint = _diagnose(got, want, e.mdp.horizon, atol) or err.hint
@@ -213,7 +219,8 @@ def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float
     k = int(err.argmax())
     if float(err[k]) > atol:
         assert_close(got_values[k], want_values[k], name=f"{name} on the trajectory {_traj_repr(e, k)}",
-                     atol=atol, label="coordinate (s, a) =", hint=hint)
+                     atol=atol, label="coordinate (s, a) =", hint=hint,
+                     diagnosis="baseline-added" if hint and "added instead of subtracted" in hint else "wrong-value")
 
 
 def _policy(mdp: TabularMDP) -> TabularSoftmaxPolicy:
@@ -318,13 +325,15 @@ def check_pg_batch_mean(ctx):
         assert_close(again, first, atol=atol, label="coordinate (s, a) =",
                      name=f"policy_gradient called twice with the same {len(batch)} trajectories (the second call)",
                      hint="the result changed between two identical calls: gradients accumulate in .grad across "
-                          ".backward() calls; use torch.autograd.grad, or zero .grad first and return copies")
+                          ".backward() calls; use torch.autograd.grad, or zero .grad first and return copies",
+                     diagnosis="grad-accumulates")
         note(f"batch of {len(batch)} trajectories of lengths {lengths}")
         assert_close(first, torch.stack(singles).mean(0), atol=atol, label="coordinate (s, a) =",
                      name=f"policy_gradient on {len(batch)} trajectories (lengths {lengths}) vs the mean of its "
                           "values on each trajectory alone",
                      hint="ĝ = (1/N) Σ_i ĝ_i: use every trajectory, sum over each trajectory's time steps, "
-                          "then divide by the number of trajectories N (not by the number of steps)")
+                          "then divide by the number of trajectories N (not by the number of steps)",
+                     diagnosis="batch-not-mean-of-trajectories")
 
     prop()
 
@@ -366,7 +375,7 @@ def check_pg_baseline(ctx):
             if gap > _atol(_scale(e, b)):
                 raise Mismatch(f"policy_gradient changes (by up to {gap:.4g}) when the baseline shares the policy's "
                                "parameters, although it takes the same values b(s) as a constant one: the gradient "
-                               "flows through the baseline", SHARED_BASELINE_HINT)
+                               "flows through the baseline", SHARED_BASELINE_HINT, "gradient-through-baseline")
         if reward_to_go:
             want, what = _on_policy_target(mdp, e)
         else:
@@ -430,7 +439,8 @@ def check_optimal_baseline_formula(ctx):
                            + (" where every g_id is 0 (Σ_i g_id² = 0)" if zero else ""),
                            "where Σ_i g_id² = 0 the score carries no information: return 0 there, not 0/0 = nan; "
                            "a division that is computed everywhere and masked afterwards still produces the nan "
-                           "(and its gradient), so keep the zero denominators out of the division" if zero else None)
+                           "(and its gradient), so keep the zero denominators out of the division" if zero else None,
+                           "nan-where-score-is-zero" if zero else "non-finite")
         atol = 64 * max(EPS32, torch.finfo(dtype).eps) * (g.shape[0] + 1) * float(R64.abs().max() + 1e-3)
         assert_close(got, want, name="optimal_baseline", atol=atol, label="coordinate")
 
@@ -481,7 +491,7 @@ def check_optimal_baseline_variance(ctx):
                 f"your b = {fmt(got[s, a])} gives Var = {var(var_got[s, a])}, but the minimum is "
                 f"Var = {var(var_best[s, a])} at b* = E[g² G]/E[g²] = {fmt(best[s, a])}.\n"
                 f"  for comparison: b = 0 gives {var(var_zero[s, a])}; b = E[G] = {mean_R:.4g} gives "
-                f"{var(var_mean[s, a])}{extra}")
+                f"{var(var_mean[s, a])}{extra}", diagnosis="not-variance-minimising")
 
     prop()
 
@@ -543,7 +553,8 @@ def check_importance_weights(ctx):
         if not bool(torch.isfinite(got).all()):
             raise Mismatch(f"{name} returned a non-finite value (nan or inf) on a trajectory of {T} steps: {fmt(got)};"
                            f" the true weights are finite: {fmt(_log_w(case['target'], case['behavior'], per_decision).exp())}",
-                           "Π π_t / Π μ_t underflows to 0/0 on long trajectories: compute exp(Σ (log π − log μ))")
+                           "Π π_t / Π μ_t underflows to 0/0 on long trajectories: compute exp(Σ (log π − log μ))",
+                           "weights-underflow")
         if case["target"] == case["behavior"]:
             note("π = μ here, so every weight must be 1")
         want = _log_w(case["target"], case["behavior"], per_decision).exp()
@@ -573,10 +584,10 @@ def check_importance_weights_grad(ctx):
         if isinstance(grads, str):
             raise Mismatch(f"no gradient flows from {name} to target_log_probs: {grads}",
                            "the off-policy gradient differentiates through the weights: keep w a torch function of "
-                           "target_log_probs (no .detach(), .item(), numpy or torch.tensor(...) re-wrapping)")
+                           "target_log_probs (no .detach(), .item(), numpy or torch.tensor(...) re-wrapping)", "no-gradient")
         g = grads[0]
         if isinstance(g, str):
-            raise Mismatch(f"no gradient flows from {name} to target_log_probs: {g}")
+            raise Mismatch(f"no gradient flows from {name} to target_log_probs: {g}", diagnosis="no-gradient")
         g = expect_tensor(g, name=f"the gradient of {name}", shape=[T])
         check_slope(ctx.student(MODULE, "importance_weights"), lp, (lq,), {"per_decision": per_decision}, c, g, name)
         w = _log_w(case["target"], case["behavior"], per_decision).exp()
@@ -589,7 +600,7 @@ def check_importance_weights_grad(ctx):
         note(f"expected ∂/∂ log π_k: {what}")
         assert_close(g, want, label="k =",
                      name=f"the gradient of {name} with respect to target_log_probs",
-                     atol=1e-9 * float(want.abs().max() + 1) + 1e-12)
+                     atol=1e-9 * float(want.abs().max() + 1) + 1e-12, diagnosis="wrong-gradient")
 
     prop()
 

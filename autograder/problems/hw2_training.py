@@ -89,7 +89,8 @@ def check_cartpole_training(ctx):
     for seed in SEEDS:
         reply = train(TRAINING_CONFIG, seed, STEP_BUDGET, STOP_RETURN)
         if not isinstance(reply, dict):
-            raise Mismatch("the training run returned no result", "did your code replace the given training code?")
+            raise Mismatch("the training run returned no result", "did your code replace the given training code?",
+                           "no-result")
         returns = judge_evaluation(policy_from_parameters(reply.get("policy")))
         mean = sum(returns) / len(returns)
         steps = reply.get("env_steps")
@@ -102,4 +103,4 @@ def check_cartpole_training(ctx):
             return
     raise Mismatch(f"the policy trained with your hw2.returns did not reach {TARGET:g} average return on {ENV} "
                    f"within {STEP_BUDGET} env steps, with any of {len(SEEDS)} training seeds:\n  "
-                   + "\n  ".join(attempts), HINT)
+                   + "\n  ".join(attempts), HINT, "below-target")
