@@ -9,13 +9,14 @@ ASSIGNMENT ?= all
 RESULTS    ?= results.json
 DEVICE     ?= cpu
 PROBLEM    ?=
+JOBS       ?=
 PYTEST_ARGS ?=
 
 HW         ?= hw2
 ENV        ?=
 ARGS       ?=
 
-.PHONY: notebook grade test starter check-starter list bench setup clean train experiments experts release autograde gradescope
+.PHONY: notebook grade test starter check-starter list bench setup clean train experiments experts release autograde report gradescope
 
 setup: $(STAMP)
 
@@ -29,7 +30,7 @@ $(STAMP): requirements.txt pyproject.toml
 ## grade SUBMISSION (default starter/): a table, and RESULTS in Gradescope's results.json format
 grade: $(STAMP)
 	$(PY) -m autograder grade --submission "$(SUBMISSION)" --assignment $(ASSIGNMENT) \
-		--results "$(RESULTS)" --device $(DEVICE) $(if $(PROBLEM),--problem "$(PROBLEM)")
+		--results "$(RESULTS)" --device $(DEVICE) $(if $(PROBLEM),--problem "$(PROBLEM)") $(if $(JOBS),--jobs $(JOBS))
 
 ## the project's own tests (slow integration tests included; select with -m slow / -m "not slow")
 test: $(STAMP)
@@ -64,18 +65,27 @@ check-starter: $(STAMP)
 list: $(STAMP)
 	$(PY) -m autograder list
 
-## time to grade solutions/, per assignment and per problem (median of several runs)
+## the grade's wall time now and at BASE (default: the grader before the speed-up), alternating, as medians;
+## per-problem times: $(PY) bench/grade_time.py; where each problem's time goes: $(PY) bench/profile_grade.py
 bench: $(STAMP)
-	$(PY) bench/grade_time.py
+	$(PY) bench/speed.py $(if $(BASE),--base $(BASE)) $(ARGS)
 
 ## instructor: the student release in build/release (nbgrader generate_assignment; fails on solution code)
 release: $(STAMP)
 	$(PY) -m instructor release
 
-## instructor: grade SUBMISSIONS (<student>/<assignment>/ folders; default: made-up samples) with nbgrader
+## instructor: grade SUBMISSIONS (<student>/<assignment>/ folders; default: made-up samples) into nbgrader's
+## gradebook, JOBS students at once (default: the usable cores); only new or changed ones (FORCE=1: all)
 autograde: $(STAMP)
 	$(PY) -m instructor autograde $(or $(SUBMISSIONS),--samples) \
-		$(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(ARGS)
+		$(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(filter-out 0,$(FORCE)),--force) $(if $(STUDENT_TIME_LIMIT),--student-seconds $(STUDENT_TIME_LIMIT)) $(ARGS)
+
+## instructor: the class report (build/report/report.md + PNGs) after autograde; SOURCE=export.zip for
+## Gradescope's "Export Submissions" zip; MANIFEST=build/class/manifest.json checks a made-up class
+report: $(STAMP)
+	$(PY) -m instructor report $(or $(SOURCE),build/course) --out $(or $(OUT),build/report) \
+		$(if $(MANIFEST),--manifest $(MANIFEST))
 
 ## instructor: one Gradescope autograder zip per assignment, in build/gradescope
 gradescope: $(STAMP)

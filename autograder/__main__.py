@@ -3,6 +3,11 @@
 Exit status 0 whenever grading completed, whatever the score; 2 when the
 command itself is wrong (no such submission); 3 when the grader cannot grade
 here (the start-up self-check failed) or failed internally on a problem.
+
+Start-up is arranged for speed: the fork server (which imports torch for the
+children) starts before this process imports torch itself, so both imports run
+at once; the start-up self-check runs beside the first problems, and their
+results are shown only once it has passed.
 """
 
 from __future__ import annotations
@@ -10,14 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
-from autograder import report
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.problem import Reference
-from autograder.runner import DEFAULT_TOTAL_SECONDS, grade, sealed_paths, select
-from autograder.sandbox import GraderError, prepare, self_check
+from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--skip-slow", action="store_true", help="skip the integration problems that train a policy")
     g.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
     g.add_argument("--memory-mb", type=int, default=int(os.environ.get("GRADER_MEMORY_MB", "2048")))
+    g.add_argument("--jobs", type=int, default=int(os.environ.get("GRADER_JOBS") or 0),
+                   help="problems graded at once, each in its own sandbox (default: one per usable CPU, as memory "
+                        "allows; 1 on Gradescope's half-CPU box)")
     g.add_argument("--total-seconds", type=float, default=DEFAULT_TOTAL_SECONDS,
                    help="budget of the whole grade: problems left when it runs out are 'not graded: out of time' "
                         f"(default {DEFAULT_TOTAL_SECONDS:g})")
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "list":
+        from autograder.runner import select
+
         for p in select():
             tag = "hidden" if p.needs_reference else "public"
             print(f"{p.id:<34} {p.points:>4g} pts  {tag:<6} {p.title}")
@@ -53,6 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     if not submission.is_dir():
         print(f"error: submission directory {args.submission!r} does not exist", file=sys.stderr)
         return 2
+    start = time.monotonic()
+    from autograder.sandbox import forkserver
+
+    forkserver.start()  # it imports torch in its own process while this one does the same below
+    return grade_command(args, submission, start)
+
+
+def grade_command(args, submission: Path, start: float) -> int:
+    from autograder import report
+    from autograder.problem import Reference
+    from autograder.runner import grade, sealed_paths, select
+    from autograder.sandbox import GraderError, prepare, self_check
+    from autograder.sandbox.limits import default_jobs
+
     if args.device == "cuda":
         import torch
 
@@ -65,29 +87,69 @@ def main(argv: list[str] | None = None) -> int:
     if not problems:
         print(f"error: no problem matches {args.problem!r}; see `python -m autograder list`", file=sys.stderr)
         return 2
+    jobs = args.jobs if args.jobs > 0 else default_jobs(args.memory_mb)
 
     print(f"grading {submission} ({args.assignment}, device {args.device}"
-          f"{', public checks only' if reference is None else ''})")
-    start = time.monotonic()
+          f"{', public checks only' if reference is None else ''}"
+          f"{f', {jobs} problems at a time' if jobs > 1 and len(problems) > 1 else ''})")
     sealed = sealed_paths(reference, Path(args.results).resolve())
-    try:
-        confinement = prepare(sealed)
-        self_check(submission, args.device, sealed)
-    except GraderError as err:
+
+    def grader_error(err: GraderError) -> int:
         print(f"grader error: {err}", file=sys.stderr)
         report.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
         return 3
+
+    try:
+        confinement = prepare(sealed)
+    except GraderError as err:
+        return grader_error(err)
     if os.environ.get("GRADER_VERBOSE"):
         print(confinement.describe())
-    print(report.header())
-    results = grade(submission, problems, args.device, reference, args.memory_mb,
-                    on_result=lambda r: print(report.line(r), flush=True), time_limit=args.time_limit,
-                    deadline=start + args.total_seconds)
+    # The self-check runs beside the first problems; nothing is shown before it has passed.
+    checked, stop = SelfCheck(submission, args.device, sealed), threading.Event()
+    shown = []
+
+    def show(result) -> None:
+        if checked.wait() is None:
+            if not shown:
+                print(report.header())
+            shown.append(result)
+            print(report.line(result), flush=True)
+        else:
+            stop.set()
+
+    results = grade(submission, problems, args.device, reference, args.memory_mb, on_result=show,
+                    time_limit=args.time_limit, deadline=start + args.total_seconds, jobs=jobs, stop=stop)
+    if checked.wait() is not None:
+        return grader_error(checked.wait())
     elapsed = time.monotonic() - start
     report.write_results(Path(args.results), results, elapsed)
     print(report.summary(results))
     print(f"results written to {args.results} ({elapsed:.1f} s)")
     return 3 if any(r.status == "error" for r in results) else 0
+
+
+class SelfCheck:
+    """The start-up self-check (``sandbox.self_check``) in a thread of its own; ``wait()`` gives its GraderError,
+    or None once it passed."""
+
+    def __init__(self, submission: Path, device: str, sealed):
+        from autograder.sandbox import GraderError, self_check
+
+        self.error = None
+
+        def run():
+            try:
+                self_check(submission, device, sealed)
+            except GraderError as err:
+                self.error = err
+
+        self._thread = threading.Thread(target=run, name="self-check", daemon=True)
+        self._thread.start()
+
+    def wait(self):
+        self._thread.join()
+        return self.error
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,18 +126,20 @@ class Reference:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._modules: dict[str, object] = {}
+        self._lock = threading.Lock()  # problems graded in parallel threads import through sys.path
 
     @classmethod
     def find(cls, root: Path) -> "Reference | None":
         return cls(root) if (Path(root) / "hw2" / "returns.py").is_file() else None
 
     def __call__(self, module: str, function: str) -> Callable:
-        if module not in self._modules:
-            sys.path.insert(0, str(self.root))
-            try:
-                self._modules[module] = importlib.import_module(module)
-            finally:
-                sys.path.remove(str(self.root))
+        with self._lock:
+            if module not in self._modules:
+                sys.path.insert(0, str(self.root))
+                try:
+                    self._modules[module] = importlib.import_module(module)
+                finally:
+                    sys.path.remove(str(self.root))
         return getattr(self._modules[module], function)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from autograder.compare import Mismatch
 from autograder.problem import REGISTRY, Context, Problem, Reference
 from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
                                 StudentException, SubmissionError, memory_limit_mb)
+from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS, JUDGE_RESERVE_SECONDS  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -63,39 +66,63 @@ def sealed_paths(reference: Reference | None, results: Path | None = None) -> li
     return [p for p in ((reference.root if reference else None), (results.parent if results else None)) if p]
 
 
-DEFAULT_TOTAL_SECONDS = 480.0  # inside Gradescope's default 600 s, with room for start-up and the results
-# Kept back from the last problems' limits for what follows a child's time-out: killing it, the judge's own
-# evaluation of a trained policy, writing the results.
-JUDGE_RESERVE_SECONDS = 15.0
 MIN_PROBLEM_SECONDS = 3.0
 
 
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
           memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
-          time_limit: float | None = None, deadline: float | None = None) -> list[Result]:
+          time_limit: float | None = None, deadline: float | None = None, jobs: int = 1,
+          stop: threading.Event | None = None) -> list[Result]:
     """Grade each problem in a fresh sandbox (the CLI calls ``sandbox.prepare`` and ``self_check`` first).
+
+    ``jobs`` problems are graded at once, each in its own sandbox (threads here: the work is in the children
+    and in short stretches of judging), the longest first; ``on_result`` still sees the results in the
+    problems' order. Each child's memory limit is its share of what the machine or container can give.
 
     ``deadline`` (time.monotonic()): the whole grade's end. A problem gets its own limit, or what is left
     before the deadline less JUDGE_RESERVE_SECONDS if that is less; once less than MIN_PROBLEM_SECONDS
     would be left, the remaining problems are "not graded: out of time" (0 points), so the results are
-    always written before the platform's own limit ends the run."""
-    results = []
-    for p in problems:
+    always written before the platform's own limit ends the run. ``stop`` set: problems not yet started
+    are not graded (the start-up self-check failed)."""
+    problems = list(problems)
+    jobs = max(1, min(jobs, len(problems)))
+    if jobs > 1:
+        memory_mb = memory_limit_mb(memory_mb, jobs)
+
+    def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
+        if stop is not None and stop.is_set():
+            return Result(p, 0.0, "error", "not graded: the grader stopped", diagnosis="grader-error")
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
-                result = Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out "
-                                "before this problem; earlier problems used it)", diagnosis="out-of-time")
-                results.append(result)
-                if on_result:
-                    on_result(result)
-                continue
+                return Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out "
+                              "before this problem; earlier problems used it)", diagnosis="out-of-time")
             limit = min(limit, left)
-        result = run_problem(p, submission, device, reference, memory_mb, limit)
-        results.append(result)
-        if on_result:
-            on_result(result)
+        return run_problem(p, submission, device, reference, memory_mb, limit)
+
+    results: list[Result | None] = [None] * len(problems)
+    shown = 0
+
+    def show_ready() -> None:  # in the problems' order, whatever order they finish in
+        nonlocal shown
+        while shown < len(results) and results[shown] is not None:
+            if on_result:
+                on_result(results[shown])
+            shown += 1
+
+    if jobs == 1:
+        for index, p in enumerate(problems):
+            results[index] = one(p)
+            show_ready()
+        return results
+    # Longest first (training problems, then by time limit), so that no long problem starts last.
+    order = sorted(range(len(problems)), key=lambda i: (not problems[i].slow, -problems[i].seconds, i))
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+        futures = {pool.submit(one, problems[i]): i for i in order}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            show_ready()
     return results
 
 

@@ -66,11 +66,11 @@ def main() -> None:
     from autograder.paths import SOLUTIONS
     from autograder.problem import Reference
     from autograder.runner import run_problem, select
-    from autograder.sandbox import judge, prepare, self_check, wire
+    from autograder.sandbox import forkserver, judge, prepare, self_check, wire
     imports = time.perf_counter() - start
 
     with timed("fork server start"):
-        judge._mp_context()
+        forkserver.start()
     with timed("self-check"):
         prepare()
         self_check(SOLUTIONS)

@@ -61,6 +61,42 @@ def test_the_child_limit_is_capped_by_the_headroom_less_the_judges_reserve(monke
     assert limits.memory_limit_mb(512) == 512
 
 
+def test_parallel_children_share_the_headroom(monkeypatch):
+    monkeypatch.setattr(limits, "cgroup_headroom_mb", lambda: 3000)
+    monkeypatch.setattr(limits, "machine_available_mb", lambda: 10_000)
+    assert limits.memory_limit_mb(2048, jobs=2) == (3000 - limits.JUDGE_RESERVE_MB) // 2
+
+
+@pytest.mark.parametrize("version, files, cpus", [
+    (1, {"cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"}, 0.5),  # Gradescope's box
+    (1, {"cpu.cfs_quota_us": "-1", "cpu.cfs_period_us": "100000"}, None),
+    (2, {"cpu.max": "150000 100000"}, 1.5),
+    (2, {"cpu.max": "max 100000"}, None),
+])
+def test_the_cpu_quota_is_read_from_either_cgroup_version(tmp_path, version, files, cpus):
+    proc, mount = tmp_path / "cgroup", tmp_path / "fs"
+    proc.write_text("0::/grader\n" if version == 2 else "9:memory:/x\n4:cpu,cpuacct:/grader\n")
+    folder = mount / ("grader" if version == 2 else "cpu,cpuacct/grader")
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    assert limits.cgroup_cpus(str(proc), str(mount)) == cpus
+
+
+def test_a_half_cpu_768_mb_box_grades_one_problem_at_a_time(monkeypatch):
+    monkeypatch.setattr(limits, "cgroup_cpus", lambda: 0.5)
+    monkeypatch.setattr(limits, "cgroup_headroom_mb", lambda: 700)
+    assert limits.usable_cpus() == 1 and limits.default_jobs() == 1
+    monkeypatch.setattr(limits, "cgroup_cpus", lambda: None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert limits.default_jobs() == 1  # four CPUs, but memory for one child
+    monkeypatch.setattr(limits, "cgroup_headroom_mb", lambda: 8000)
+    monkeypatch.setattr(limits, "machine_available_mb", lambda: 3000)
+    assert limits.default_jobs() == 2  # the machine's available memory bounds it too
+    monkeypatch.setattr(limits, "machine_available_mb", lambda: None)
+    assert limits.default_jobs() == 4
+
+
 # --------------------------------------------------------------------------- the confinement plan
 def test_carving_leaves_out_exactly_the_holes(tmp_path):
     for rel in ["a/keep.txt", "a/kit/solutions/x.py", "a/kit/rlkit/y.py", "a/other/z.py"]:

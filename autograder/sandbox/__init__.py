@@ -1,6 +1,7 @@
 """Run student functions in a confined child process; judge the data it sends back.
 
     judge.py      the judge's side: Sandbox (start, call, kill), prepare, self_check
+    forkserver.py the preloaded process children are forked from (started first, imports nothing heavy)
     child.py      the child's side: confine, import the submission, answer requests
     wire.py       what travels between them, and how the judge checks a reply
     isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
@@ -12,8 +13,20 @@
 
 from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
                                        SubmissionError)
-from autograder.sandbox.judge import Sandbox, prepare, self_check
 from autograder.sandbox.limits import DEFAULT_MEMORY_MB, Limits, memory_limit_mb
+
+# The judge's side imports torch: loaded on first use, so that ``autograder.sandbox.forkserver`` can start the
+# fork server before the judge spends its own seconds importing torch.
+_LAZY = {"Sandbox", "prepare", "self_check"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from autograder.sandbox import judge
+
+        return getattr(judge, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_MEMORY_MB", "GraderError", "Limits", "NotImplementedYet", "Sandbox", "SandboxFatal",
            "StudentException", "SubmissionError", "memory_limit_mb", "prepare", "self_check"]

@@ -28,6 +28,7 @@ import random
 import resource
 import stat
 import sys
+import threading
 import time
 import site
 from dataclasses import dataclass, field
@@ -146,15 +147,28 @@ def _within(path: str, tree: str) -> bool:
     return path == tree or path.startswith(tree.rstrip(os.sep) + os.sep)
 
 
+_handed_out: set[int] = set()  # uids of this judge's live sandboxes (their children may not have dropped to it yet)
+_handed_out_lock = threading.Lock()
+
+
 def _fresh_ids() -> tuple[int, int]:
-    """A uid owned by no running process, so that killing every process of that uid
-    afterwards never touches another sandbox graded in parallel."""
+    """A uid owned by no running process and by no other sandbox of this judge, so that killing every
+    process of that uid afterwards never touches another sandbox graded in parallel."""
     in_use = processes.uids_in_use()
-    rng = random.Random(f"{os.getpid()}-{time.time_ns()}")
-    while True:
-        uid = SANDBOX_UID_BASE + rng.randrange(SANDBOX_UID_COUNT)
-        if uid not in in_use:
-            return uid, SANDBOX_GID
+    rng = random.Random(f"{os.getpid()}-{threading.get_ident()}-{time.time_ns()}")
+    with _handed_out_lock:
+        while True:
+            uid = SANDBOX_UID_BASE + rng.randrange(SANDBOX_UID_COUNT)
+            if uid not in in_use and uid not in _handed_out:
+                _handed_out.add(uid)
+                return uid, SANDBOX_GID
+
+
+def release_ids(ids: tuple[int, int] | None) -> None:
+    """The sandbox holding ``ids`` is closed and every process of its uid killed: the uid may be drawn again."""
+    if ids:
+        with _handed_out_lock:
+            _handed_out.discard(ids[0])
 
 
 # --------------------------------------------------------------------------- uid mode's file permissions

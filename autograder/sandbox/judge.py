@@ -6,9 +6,9 @@ there and returns only data (see ``wire``). Whatever the student code does in
 the child (hang, crash, exit, monkeypatch, forge replies, print without end)
 can only change the data the judge receives, never how the judge scores it.
 
-Children are forked from a fork server that has imported torch, numpy,
-gymnasium and the given code, but nothing of the submission or the reference,
-so a fresh child per problem costs milliseconds rather than a torch import.
+Children are forked from the fork server (``forkserver``), which has imported
+torch, numpy, gymnasium and the given code, but nothing of the submission or
+the reference.
 
 Before grading, ``prepare`` sweeps the work folders of dead judges (and, in uid
 mode, protects the sealed folders), and ``self_check`` runs one child under the
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import multiprocessing
 import os
 import pickle
 import re
@@ -31,16 +30,11 @@ import time
 from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox import child, isolation, processes, wire
+from autograder.sandbox import child, forkserver, isolation, processes, wire
 from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
                                        SubmissionError)
 from autograder.sandbox.limits import Limits
 
-# Imported once by the fork server, so every child starts with them (torch.optim brings torch._dynamo: 1.4 s).
-# The grader's own modules among them are those whose objects requests carry (unpickled in the child, which
-# cannot read the grader's files).
-PRELOAD = ["torch", "torch.optim", "numpy", "gymnasium", "rlkit.trajectory", "rlkit.policies", "rlkit.imitation",
-           "rlkit.pg_agent", "autograder.tabular", "autograder.child_tasks", "autograder.sandbox.child"]
 # The folders the child must never read: the checkout (solutions/, tests/, .git, the grader) except what
 # isolation.GIVEN_CODE exposes, and the judge's results. Landlock seals them all; uid mode chmods these.
 SEALED = (ROOT,)
@@ -51,32 +45,6 @@ DUMP_WAIT_SECONDS = 0.5
 # extensions: Python's own prefix), a functional API students use (the virtualenv's packages), the given code.
 # Those the judge cannot import are left out. Heavier ones (MuJoCo, Box2D) are reached through the same paths.
 SELF_CHECK_MODULES = ("ctypes.wintypes", "decimal", "sqlite3", "torch.func", "rlkit.sampling")
-
-
-# --------------------------------------------------------------------------- the fork server
-_context = None
-
-
-def _mp_context():
-    """One fork server per judge process, preloaded with trusted modules only."""
-    global _context
-    if _context is None:
-        from multiprocessing import forkserver
-
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        # A fixed hash seed: student code iterating over a set of strings sees the same order every run.
-        saved = os.environ.get("PYTHONHASHSEED")
-        os.environ["PYTHONHASHSEED"] = "0"
-        try:
-            forkserver.ensure_running()
-        finally:
-            if saved is None:
-                del os.environ["PYTHONHASHSEED"]
-            else:
-                os.environ["PYTHONHASHSEED"] = saved
-        _context = context
-    return _context
 
 
 # --------------------------------------------------------------------------- grader start
@@ -237,7 +205,7 @@ class Sandbox:
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, *self.confinement.ids, follow_symlinks=False)
         self._closed = False
-        ctx = _mp_context()
+        ctx = forkserver.start()
         self._conn, child_conn = ctx.Pipe(duplex=True)
         out_read, out_write = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
@@ -406,6 +374,7 @@ class Sandbox:
             except (BrokenPipeError, OSError):
                 pass
         self.kill()
+        isolation.release_ids(self.confinement.ids)
         self._conn.close()
         self.output.finish()
         shutil.rmtree(self.workdir, ignore_errors=True)
