@@ -116,9 +116,12 @@ def sum_tolerance(dtype: torch.dtype, magnitudes: float, n: int) -> float:
     relative error per term, so ≤ 2n·u·magnitudes with u = eps/2; we allow twice that, (2n + 1)·eps·magnitudes.
 
     ``magnitudes`` is what is actually summed: Σ_k γ^k |r_k| for a discounted sum, not Σ_k |r_k|, so a
-    1500-step return at γ = 0.99 is checked to about 0.1, where a reversed or shifted one is off by units."""
+    1500-step return at γ = 0.99 is checked to about 0.1, where a reversed or shifted one is off by units.
+
+    Below float32's smallest normal number (1.2e-38) rounding is absolute, not relative: a γ of 1e-165 makes
+    γ·r vanish in float32. Each term may lose up to that much, hence 16 (n + 1) · tiny₃₂ on top."""
     eps = max(torch.finfo(dtype).eps if dtype.is_floating_point else 0.0, torch.finfo(torch.float32).eps)
-    return (2 * n + 1) * eps * magnitudes + 1e3 * torch.finfo(torch.float64).tiny
+    return (2 * n + 1) * eps * magnitudes + 16 * (n + 1) * torch.finfo(torch.float32).tiny
 
 
 def discounted_magnitudes(terms: Tensor, rate: float) -> float:

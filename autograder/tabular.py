@@ -230,6 +230,24 @@ class Enumeration:
             coef = (self.weights(False) * self.returns)[:, None].expand(-1, self.mdp.horizon)
         return torch.einsum("kh,khsa->ksa", coef, self.scores)
 
+    def off_policy_magnitudes(self, per_decision: bool) -> Tensor:
+        """[K, S, A] ``off_policy_estimate`` with every factor made non-negative: |r|, w, and for the score
+        1[a = a_t] − π(a|s_t) the magnitudes it is computed from, 1[a = a_t] + π(a|s_t), times 1 + 2·max|θ| (π is
+        a softmax of θ rounded to float32, whose rounding moves π by up to π·2·max|θ|·u). The sum of the
+        magnitudes of the terms that make each value, which bounds its rounding error."""
+        S, A = self.mdp.n_states, self.mdp.n_actions
+        theta = self.mdp.theta().to(F64)
+        pi = torch.softmax(theta, -1)
+        onehot_s = torch.nn.functional.one_hot(self.states, S).to(F64)
+        onehot_a = torch.nn.functional.one_hot(self.actions, A).to(F64)
+        scores = onehot_s[..., :, None] * (onehot_a + pi[self.states])[..., None, :] * (1 + 2 * float(theta.abs().max()))
+        terms = self.rewards.abs() * self.discounts
+        if per_decision:
+            coef = torch.flip(torch.cumsum(torch.flip(terms * self.weights(True), [1]), 1), [1])
+        else:
+            coef = (self.weights(False) * terms.sum(1))[:, None].expand(-1, self.mdp.horizon)
+        return torch.einsum("kh,khsa->ksa", coef, scores)
+
     # -- the sandbox's inputs
     def trajectories(self, dtype: torch.dtype = torch.float32, behavior: bool = False) -> list[Trajectory]:
         """One ``Trajectory`` per enumerated τ: one-hot observations [H, S], actions [H], rewards [H]."""

@@ -171,3 +171,33 @@ def test_mdp_repr_names_states_actions_horizon_and_gamma():
     for part in ("states=2", "actions=2", "horizon=2", "gamma=0.5", "pi(a|s)=", "mu(a|s)="):
         assert part in text
     assert "horizon=1" in repr(bandit((0.9, 0.1), (1.0, 0.0)))
+
+
+@ORACLE
+@given(mdp=tabular_mdps(off_policy=True, max_trajectories=64))
+def test_the_off_policy_tolerance_bounds_float32_rounding_and_is_far_below_a_mistake(mdp):
+    """The reference run in float32 (θ and log μ rounded as the grader sends them) stays inside the
+    per-trajectory bound, and the bound is a small fraction of each value: 64·eps·scale allowed 0.034–0.039
+    on values around 0.5 before."""
+    import sys
+
+    from autograder.paths import SOLUTIONS
+    from autograder.problems.hw2_estimators import _off_policy_atol
+    from rlkit.policies import TabularSoftmaxPolicy
+
+    sys.path.insert(0, str(SOLUTIONS))
+    try:
+        from hw2.policy_gradient import off_policy_policy_gradient
+    finally:
+        sys.path.remove(str(SOLUTIONS))
+    e = enumerate_trajectories(mdp, behavior=True)
+    policy = TabularSoftmaxPolicy(mdp.theta().to(torch.float32))
+    trajs = e.trajectories(behavior=True)
+    for per_decision in (False, True):
+        bound = _off_policy_atol(e, per_decision)
+        want = e.off_policy_estimate(per_decision)
+        for k, traj in enumerate(trajs):
+            got = off_policy_policy_gradient(policy, [traj], mdp.gamma, per_decision=per_decision)[0].to(F64)
+            assert float((got - want[k]).abs().max()) <= float(bound[k])
+        size = want.abs().reshape(len(trajs), -1).amax(1)
+        assert float(expectation(e.prob, bound)) <= 1e-3 * float(expectation(e.prob, size)) + 1e-9

@@ -364,4 +364,30 @@ CORRECT = [
                     surrogate = surrogate + importance_weights(logp, traj.behavior_log_probs) * disc_r.sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("off_policy_unbiased",) + REF),
+    Variant("off_policy_float32_loops_ratio_products", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            # everything in float32, step by step: the weight as a running product of ratios, the
+            # per-decision coefficients by a backward loop, one backward() per trajectory
+            policy.zero_grad()
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                ratios = torch.exp(logp.detach() - traj.behavior_log_probs)
+                T = logp.shape[0]
+                w, running = [], torch.ones(())
+                for t in range(T):
+                    running = running * ratios[t]
+                    w.append(running)
+                coef = []
+                if per_decision:
+                    acc = torch.zeros(())
+                    for t in reversed(range(T)):
+                        acc = acc + (gamma ** t) * traj.rewards[t] * w[t]
+                        coef.append(acc)
+                    coef = coef[::-1]
+                else:
+                    G = sum((gamma ** t) * traj.rewards[t] for t in range(T))
+                    coef = [w[-1] * G] * T
+                (sum(logp[t] * coef[t] for t in range(T)) / len(trajectories)).backward()
+            return [p.grad.clone() for p in policy.parameters()]
+        """, ("off_policy_unbiased",) + REF),
 ]
