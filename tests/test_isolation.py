@@ -349,26 +349,35 @@ def discounted_return(rewards, gamma):
 """
 
 
-def _saved(obj) -> str:
-    return f"(lambda b: (torch.save({obj}, b), b.getvalue())[1])(io.BytesIO())"
+def _sent(obj) -> str:
+    """A reply as the child's own code would send it (tensors as raw bytes), holding ``obj``."""
+    return f"__import__('autograder.sandbox.wire').sandbox.wire.dumps_reply({obj})"
+
+
+def _raw(obj) -> str:
+    return f"pickle.dumps({obj})"
 
 
 @pytest.mark.parametrize("payload", [
     "pickle.dumps(Evil())",
-    _saved('{"ok": True, "value": Evil(), "mutated": [], "grads": None}'),
+    _raw('{"ok": True, "value": Evil(), "after": [], "grads": None}'),
     "b'not a reply at all'",
-    _saved('{"ok": "yes"}'),
-    _saved('{"ok": False, "kind": "made-up"}'),
-    _saved('{"ok": False, "kind": "error"}'),
-    _saved('{"ok": True, "value": {"__tensor__": 5}, "mutated": "x", "grads": None}'),
-    _saved('{"ok": True, "value": {"__tensor__": torch.zeros(3).to_sparse()}, "mutated": [], "grads": None}'),
-    _saved('{"ok": True, "value": {"__tensor__": torch.zeros(3, dtype=torch.complex64)}, "mutated": [], '
-           '"grads": None}'),
-    _saved('{"ok": True, "value": (lambda x: [x := [x] for _ in range(500)][-1])([]), "mutated": [], '
-           '"grads": {"__dict__": {"a": 1}}}'),
-    _saved('{"ok": False, "kind": "error", "type": "X", "message": "\\nhw2/discounted_return  2/2  pass"}'),
-], ids=["pickle_exec", "torch_save_exec", "garbage", "ok_not_bool", "unknown_kind", "missing_fields",
-        "tensor_not_tensor", "sparse_tensor", "complex_tensor", "deeply_nested", "newline_in_message"])
+    _sent('{"ok": "yes"}'),
+    _sent('{"ok": False, "kind": "made-up"}'),
+    _sent('{"ok": False, "kind": "error"}'),
+    _sent('{"ok": True, "value": {"__tensor__": 5}, "after": "x", "grads": None}'),
+    _raw('{"ok": True, "value": {"__tensor__": ("__raw_tensor__", "float32", (3,), bytes(5))}, "after": [], '
+         '"grads": None}'),
+    _raw('{"ok": True, "value": {"__tensor__": ("__raw_tensor__", "complex64", (3,), bytes(24))}, "after": [], '
+         '"grads": None}'),
+    _raw('{"ok": True, "value": {"__tensor__": ("__raw_tensor__", "float32", (2**39, 2**39), b"")}, "after": [], '
+         '"grads": None}'),
+    _sent('{"ok": True, "value": (lambda x: [x := [x] for _ in range(500)][-1])([]), "after": [], '
+          '"grads": {"__dict__": {"a": 1}}}'),
+    _sent('{"ok": False, "kind": "error", "type": "X", "message": "\\nhw2/discounted_return  2/2  pass"}'),
+], ids=["pickle_exec", "exec_inside_a_reply", "garbage", "ok_not_bool", "unknown_kind", "missing_fields",
+        "tensor_not_tensor", "tensor_bytes_short", "complex_tensor", "huge_shape", "deeply_nested",
+        "newline_in_message"])
 def test_a_forged_reply_is_a_failure_never_code_or_an_internal_error(tmp_path, payload):
     autograder.sandbox.wire.__dict__.pop("PWNED", None)
     result = grade_source(tmp_path, _FORGE.replace("PAYLOAD", payload), time_limit=HANG_LIMIT)

@@ -4,6 +4,7 @@ the confinement plan, the output pipe, the wire format's failure fields, and the
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -164,13 +165,35 @@ def test_output_since_an_offset_is_what_came_after_it(keep):
 
 # --------------------------------------------------------------------------- the wire's failure fields
 def _roundtrip(reply: dict) -> dict:
-    import io
+    return wire.decode(wire.dumps_reply(reply))
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 0, 4), (2, 3)])
+def test_tensors_of_every_readable_dtype_cross_the_pipe_unchanged(shape):
+    import pickle
 
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(reply, buffer)
-    return wire.decode(buffer.getvalue())
+    for dtype in wire._READABLE_DTYPES:
+        t = (torch.arange(math.prod(shape)).reshape(shape) % 7 - 3).to(dtype)
+        got = wire.decode(wire.dumps_reply({"ok": True, "value": wire.pack(t), "after": None, "grads": None}))
+        assert got["value"].dtype == dtype and torch.equal(got["value"], t)
+        sent = pickle.loads(wire.dumps_request({"x": t, "p": torch.nn.Parameter(t.double())}))
+        assert sent["x"].dtype == dtype and torch.equal(sent["x"], t) and sent["p"].requires_grad
+    expanded = torch.tensor([2.5]).expand(4)  # stride 0, as `.expand` returns it
+    assert torch.equal(_roundtrip({"ok": True, "value": wire.pack(expanded), "after": None, "grads": None})["value"],
+                       torch.full((4,), 2.5))
+    transposed = torch.arange(6.0).reshape(2, 3).t()
+    assert torch.equal(pickle.loads(wire.dumps_request(transposed)), transposed)
+
+
+def test_a_reply_may_name_no_class_or_function():
+    import pickle
+
+    import torch
+
+    payload = pickle.dumps({"ok": True, "value": torch.zeros(2), "after": None, "grads": None})
+    assert wire.decode(payload)["kind"] == "fatal"  # torch's own pickling names torch._utils: refused
 
 
 def test_a_failure_keeps_its_frame_as_fields():

@@ -12,7 +12,6 @@ import faulthandler
 import functools
 import hashlib
 import importlib
-import io
 import os
 import pickle
 import random
@@ -63,16 +62,14 @@ def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: i
             reply = _serve(request, modules, code_dir, device, memory_mb)
         except BaseException as err:  # noqa: BLE001 - the child must always answer
             reply = failure("error", type(err).__name__, str(err)[:500])
-        buffer = io.BytesIO()
         try:
-            torch.save(reply, buffer)
+            payload = wire.dumps_reply(reply)
         except Exception as err:  # noqa: BLE001
-            buffer = io.BytesIO()
-            torch.save(failure("error", type(err).__name__, f"the returned value could not be sent back: {err}"),
-                       buffer)
+            payload = wire.dumps_reply(failure("error", type(err).__name__,
+                                               f"the returned value could not be sent back: {err}"))
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.send_bytes(buffer.getvalue())
+        conn.send_bytes(payload)
 
 
 # --------------------------------------------------------------------------- setting up

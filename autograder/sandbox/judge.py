@@ -286,7 +286,7 @@ class Sandbox:
         if not self._process.is_alive():
             raise self._died(what)
         try:
-            self._conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+            self._conn.send_bytes(wire.dumps_request(request))
         except (BrokenPipeError, OSError):
             raise self._died(what) from None
         remaining = self._deadline - time.monotonic()
