@@ -77,3 +77,15 @@ def test_sandboxes_alive_at_once_never_share_a_uid(monkeypatch):
     assert isolation._fresh_ids()[0] == drawn[1]
     for uid in drawn:
         isolation.release_ids((uid, 0))
+
+
+def test_the_training_problems_named_for_the_fork_server_exist_and_are_chosen_from_the_command_line():
+    """autograder.problems.TRAINING decides whether the fork server preloads torch._dynamo; a stale name would
+    only make grading slower, so check the names, and the command-line rule, here."""
+    from autograder.problems import TRAINING, may_train
+
+    names = {p.name for p in select()}
+    assert TRAINING <= names
+    assert may_train("hw1") and may_train("all") and may_train("hw2")
+    assert not may_train("hw2", skip_slow=True)
+    assert may_train(problem="reward_to_go,hw1/dagger_process") and not may_train(problem="reward_to_go,gae")
