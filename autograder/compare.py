@@ -124,18 +124,23 @@ def sum_tolerance(dtype: torch.dtype, magnitudes: float, n: int) -> float:
     return (2 * n + 1) * eps * magnitudes + 16 * (n + 1) * torch.finfo(torch.float32).tiny
 
 
-def discounted_magnitudes(terms: Tensor, rate: float) -> float:
-    """max_t Σ_{k≥t} rate^(k−t) |terms_k|: the largest sum of magnitudes a discounted sum from any step adds up."""
-    total = best = 0.0
+def discounted_magnitudes(terms: Tensor, rate: float, per_step: bool = False) -> float | Tensor:
+    """max_t Σ_{k≥t} rate^(k−t) |terms_k|: the largest sum of magnitudes a discounted sum from any step adds up;
+    with ``per_step``, the vector of those sums, one per step t (a tolerance for each step: the last steps of a
+    long episode add up few terms, so a mistake there is not hidden by the size of the whole sum)."""
+    sums, total = [], 0.0
     for x in reversed(terms.detach().abs().to(torch.float64).tolist()):
         total = x + rate * total
-        best = max(best, total)
-    return best
+        sums.append(total)
+    if per_step:
+        return torch.tensor(sums[::-1], dtype=torch.float64)
+    return max(sums, default=0.0)
 
 
-def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label: str = "entry",
+def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float | Tensor, label: str = "entry",
                  hint: str | None = None, expected_is: str = "", diagnosis: str = "wrong-value") -> None:
-    """Elementwise |got − expected| ≤ atol, else a Mismatch at the worst entry.
+    """Elementwise |got − expected| ≤ atol (a number, or a tensor of one per entry), else a Mismatch at the
+    worst entry (the one furthest past its own tolerance).
 
     ``expected_is`` says what the expected vector is when it is not simply the
     right answer (e.g. an identity built from the student's own output)."""
@@ -145,9 +150,12 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float, label
                        diagnosis="wrong-shape")
     err = (got64 - exp64).abs()
     err = nan_as_inf(err)
-    if err.numel() == 0 or float(err.max()) <= atol:
+    bound = (atol.to(torch.float64).cpu() if isinstance(atol, Tensor) else torch.tensor(float(atol), dtype=torch.float64))
+    bound = bound.expand_as(err)
+    if err.numel() == 0 or bool((err <= bound).all()):
         return
-    worst = int(err.reshape(-1).argmax())
+    worst = int((err - bound).reshape(-1).argmax())
+    atol = float(bound.reshape(-1)[worst])
     index = list(torch.unravel_index(torch.tensor(worst), got.shape)) if got.dim() else []
     where = f" at {label} {', '.join(str(int(i)) for i in index)}" if index else ""
     if expected_is:  # not the right answer but what the student's own values imply: say so, never "expected"

@@ -110,3 +110,34 @@ def test_the_graders_prose_reads_at_80_columns_and_student_text_is_never_split()
     lines = wrapped("short line\n" + hint + "\n" + student).splitlines()
     assert lines[0] == "short line" and lines[-1] == student  # a line that may quote the student stays whole
     assert all(len(line) <= 80 for line in lines[:-1]) and lines[2].startswith("  reward-to-go")
+
+
+def test_per_step_tolerances_admit_float32_and_catch_a_mistake_in_the_last_steps():
+    """A tolerance per step, from the magnitudes summed from t on: float32 loops and matrices still pass, and a
+    mistake confined to the last steps of a long episode (a GAE that bootstraps past a terminal state: off by
+    γ·V(s_T) ≈ 0.5 at the last step) is caught where the one tolerance of the whole sum (≈ 1.5) hid it."""
+    from autograder.compare import discounted_magnitudes, sum_tolerance
+    from autograder.strategies import long_rewards
+
+    gamma, n = 0.999, 2000
+    r = torch.tensor(long_rewards(n), dtype=torch.float32)
+    exact = torch.zeros(n, dtype=torch.float64)
+    running = 0.0
+    for t in reversed(range(n)):
+        running = float(r[t]) + gamma * running
+        exact[t] = running
+    loop32 = torch.zeros(n, dtype=torch.float32)
+    running32 = torch.tensor(0.0)
+    for t in reversed(range(n)):
+        running32 = r[t] + torch.tensor(gamma, dtype=torch.float32) * running32
+        loop32[t] = running32
+    per_step = sum_tolerance(torch.float32, discounted_magnitudes(r, gamma, per_step=True), n)
+    whole = sum_tolerance(torch.float32, discounted_magnitudes(r, gamma), n)
+    assert per_step.shape == (n,) and float(per_step.max()) == pytest.approx(whole)
+    assert_close(loop32, exact, name="loop", atol=per_step)
+    wrong = exact.clone()
+    wrong[-1] += 0.5
+    assert 0.5 < whole
+    assert_close(wrong, exact, name="whole-sum tolerance", atol=whole)  # hidden by the whole sum's tolerance
+    with pytest.raises(Mismatch, match=r"at step 1999"):
+        assert_close(wrong, exact, name="per-step tolerance", atol=per_step, label="step")

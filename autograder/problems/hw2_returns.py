@@ -82,11 +82,11 @@ def check_reward_to_go(ctx):
         # The recursion's right-hand side, built from the student's own Q̂_{t+1}: it pins Q̂ down uniquely.
         # Its tolerance is twice a sum's: both Q̂_t and Q̂_{t+1} carry their own rounding.
         rhs = r64 + gamma * torch.cat([g[1:], g.new_zeros(1)])
-        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards))
+        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(r, gamma, per_step=True), len(rewards))
         assert_close(g, rhs, name="discounted_reward_to_go", label="step",
                      expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}", atol=atol)
         if gamma == 1.0:
-            assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)", atol=atol)
+            assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)", atol=atol[:1])
 
     prop()
 
@@ -127,7 +127,8 @@ def check_gae(ctx):
         r, v, got = _gae_call(ctx, ep, gamma, lam, dtype)
         g = got.to(torch.float64)
         deltas = _deltas(r, v, gamma, ep["terminated"])
-        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma * lam), len(r))
+        atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma * lam, per_step=True),
+                                 len(r))
         if not ep["terminated"] and len(r) == 1:
             note("the episode was truncated, so V(s_T) = values[T] is bootstrapped, not 0")
         rhs = deltas + gamma * lam * torch.cat([g[1:], g.new_zeros(1)])
@@ -153,7 +154,7 @@ def check_gae_lambda_one(ctx):
         want = torch.tensor([_discounted_sum(r64[t:].tolist(), gamma) + gamma ** (T - t) * bootstrap - float(v64[t])
                              for t in range(T)], dtype=torch.float64)
         assert_close(got, want, name="generalized_advantages at λ = 1", label="step",
-                     atol=sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma), T))
+                     atol=sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma, per_step=True), T))
 
     prop()
 
@@ -171,11 +172,17 @@ def check_returns_match_reference(ctx):
     @example(ep=long_episode(2000, terminated=True), gamma=0.999, lam=0.97, dtype="float32")
     def prop(ep, gamma, lam, dtype):
         r, v = _tensor(ep["rewards"], dtype), _tensor(ep["values"], dtype)
-        atol = sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma), len(r))
-        cases = [("discounted_return", (r, gamma)), ("discounted_reward_to_go", (r, gamma)),
-                 ("generalized_advantages", (r, v, gamma, lam, ep["terminated"]))]
-        for function, args in cases:
-            got = expect_tensor(ctx.student(MODULE, function)(*args), name=function, shape=[len(r)])
+        n = len(r)
+        # One tolerance per step for the sums from t on: a mistake in the last steps of a long episode is not
+        # hidden by the size of the whole sum (a GAE that bootstraps past a terminal state differs by γ·V there).
+        cases = [("discounted_return", (r, gamma), sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), n)),
+                 ("discounted_reward_to_go", (r, gamma),
+                  sum_tolerance(r.dtype, discounted_magnitudes(r, gamma, per_step=True), n)),
+                 ("generalized_advantages", (r, v, gamma, lam, ep["terminated"]),
+                  sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma, per_step=True),
+                                n))]
+        for function, args, atol in cases:
+            got = expect_tensor(ctx.student(MODULE, function)(*args), name=function, shape=[n])
             want = ctx.ref(MODULE, function)(*[a.to(torch.float64) if isinstance(a, torch.Tensor) else a
                                                for a in args])
             assert_close(got, want, name=function, label="step", atol=atol)
