@@ -1,4 +1,4 @@
-"""Instructor commands (the Makefile's release, autograde and gradescope targets).
+"""Instructor commands (the Makefile's release, autograde, report and gradescope targets).
 
 Exit status: 0 on success, 1 when a leak or an nbgrader failure stops the build,
 2 on a usage error.
@@ -31,6 +31,29 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
     a.add_argument("--skip-slow", action="store_true", help="problems that train a policy score 0, skipped")
     a.add_argument("--no-feedback", action="store_true", help="do not run nbgrader generate_feedback")
+    a.add_argument("--jobs", "-j", type=int, default=None,
+                   help="students graded at once (default: the number of usable cores)")
+    a.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
+    a.add_argument("--student-seconds", type=float, default=None,
+                   help="budget of one student's whole grade (per assignment; default 480): past it the "
+                        "student gets 0 with the diagnosis student-time-limit")
+    a.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
+    c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from tests/variants each")
+    c.add_argument("--out", type=Path, default=BUILD / "class")
+    c.add_argument("--students", type=int, default=60)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
+    c.add_argument("--modules", default=None,
+                   help="draw bugs only in these modules (comma-separated, e.g. hw2/returns.py)")
+    c.add_argument("--broken", type=int, default=None,
+                   help="students who hang, crash, print a lot or hand in a syntax error (default: 1 in 12)")
+    rp = sub.add_parser("report", help="the class report (Markdown + PNG) from graded results")
+    rp.add_argument("source", type=Path, nargs="?", default=BUILD / "course",
+                    help="a course folder after autograde (default build/course), or a Gradescope "
+                         "'Export Submissions' zip or folder")
+    rp.add_argument("--out", type=Path, default=BUILD / "report")
+    rp.add_argument("--manifest", type=Path, default=None,
+                    help="a generated class's manifest.json: the report also compares its counts with the bugs")
     g = sub.add_parser("gradescope", help="build the Gradescope autograder zip")
     g.add_argument("--out", type=Path, default=BUILD / "gradescope", help="folder for <assignment>.zip")
     g.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
@@ -55,8 +78,21 @@ def main(argv: list[str] | None = None) -> int:
             if args.submissions is None or not args.submissions.is_dir():
                 print(f"error: no submissions folder {args.submissions}", file=sys.stderr)
                 return 2
+            from instructor.autograde import STUDENT_SECONDS, usable_cores
+
             autograde(args.submissions, args.course, csv=args.csv, only=args.assignment,
-                      time_limit=args.time_limit, skip_slow=args.skip_slow, feedback=not args.no_feedback)
+                      time_limit=args.time_limit, skip_slow=args.skip_slow, feedback=not args.no_feedback,
+                      jobs=args.jobs or usable_cores(), force=args.force, problem=args.problem,
+                      student_seconds=args.student_seconds or STUDENT_SECONDS)
+        elif args.command == "make-class":
+            from instructor.classroom import make_class
+
+            make_class(args.out, args.students, args.seed, only=args.assignment, broken=args.broken,
+                       modules=args.modules.split(",") if args.modules else None)
+        elif args.command == "report":
+            from instructor.class_report import write_report
+
+            print(write_report(args.source, args.out, manifest=args.manifest))
         elif args.command == "gradescope":
             from instructor.gradescope import build_bundle
 

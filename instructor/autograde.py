@@ -1,27 +1,68 @@
-"""``make autograde``: grade a class's submissions through nbgrader.
+"""``make autograde``: grade a class's submissions in parallel, into nbgrader's gradebook.
 
     submissions/<student>/<assignment>/  (nbgrader's submitted/ layout; extra files are ignored)
       → course/submitted/<student>/<assignment>/: the modules the student writes, as submitted,
-        and the RELEASED notebook (the notebook is the handout, not student input: code a
-        student adds to it would run in the grading kernel, outside the sandbox)
-      → nbgrader autograde <a> --force    (grade cells run the checks, hidden ones included;
-                                           student code runs only in the sandbox's child)
+        and the RELEASED notebook (the notebook is the handout, not student input)
+      → JOBS graders at once, one per (student, assignment):
+          python -m autograder grade --submission course/class/<student>/<assignment>/submission
+        (the starter layout completed with the student's modules; hidden checks included; every
+        problem in the sandbox) → course/class/<student>/<assignment>/results.json (Gradescope's format)
+      → ONE writer (a thread of this process, holding the gradebook's file lock) imports each
+        results.json into nbgrader's gradebook (course/gradebook.db, through nbgrader's API), and
+        writes course/autograded/<student>/<assignment>/<assignment>.ipynb: the released notebook with
+        each grade cell's output (the grader's feedback)
       → nbgrader generate_feedback <a> --force   (hidden-test source removed)
-      → nbgrader export --to grades.csv          (from the gradebook, nbgrader's SQLite db)
+      → nbgrader export --to grades.csv          (from the gradebook)
 
-Limits: each problem has its own time budget in the sandbox (AUTOGRADER_TIME_LIMIT
-overrides it); nbgrader interrupts a cell after ``c.Execute.timeout``. A hang costs
-the problem it happens in, nothing else.
+Why one writer: nbgrader's gradebook is one SQLite file, and nbgrader has no parallel autograde
+(jupyter/nbgrader#174). Workers only write their own folder; every write to the gradebook goes
+through ``import_results``, under an exclusive lock on ``gradebook.db.lock``, so that two
+``make autograde`` runs at once serialise there too. An import REPLACES the student's grades for
+that assignment (update-or-create): grading again never duplicates a grade, and a grade is in the
+gradebook once its import returned.
+
+Resumable: each job's key hashes the student's modules, the grader, the reference, the given code
+and the options; a job whose results.json was imported under the same key is not graded again
+(``force`` regrades all). A student whose grading runs past ``student_seconds`` is killed and
+gets 0 on every problem with the diagnosis "student-time-limit": a hang never stalls the class.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructor.course import BUILD, CourseError, build_course, generate, graded_files, nbgrader
+from instructor.course import BUILD, CHECK_CALL, CourseError, build_course, generate, graded_files, nbgrader
+
+STUDENT_SECONDS = 480.0  # the grader's own whole-grade budget (runner.DEFAULT_TOTAL_SECONDS)
+KILL_GRACE = 60.0  # after the budget: the grader writes its results by then, or it is killed
+STUDENT_LIMIT = "student-time-limit"
+LIMIT_DIAGNOSES = ("time-limit", "memory-limit", "out-of-time", STUDENT_LIMIT)
 
 
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS
+        return max(1, os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- staging
 def stage_submissions(submissions: Path, course: Path, names: list[str], log=print) -> dict[str, list[str]]:
     """Copy each ``<student>/<a>/`` into ``course/submitted/``; return assignment → students."""
     graded = graded_files()
@@ -52,38 +93,397 @@ def stage_submissions(submissions: Path, course: Path, names: list[str], log=pri
     return staged
 
 
+def _tree_digest(h, root: Path, pattern: str = "*.py") -> None:
+    for path in sorted(Path(root).rglob(pattern)):
+        if path.is_file() and not {"__pycache__", ".hypothesis", ".ipynb_checkpoints"} & set(path.parts):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def grader_fingerprint() -> str:
+    """What a grade depends on besides the submission: the grader, the reference, the given code."""
+    from autograder.paths import ROOT
+
+    h = hashlib.sha256()
+    for top in ("autograder", "solutions", "rlkit", "starter"):
+        _tree_digest(h, ROOT / top)
+    for name in ("requirements.txt",):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Job:
+    student: str
+    assignment: str
+    key: str
+    folder: Path  # course/class/<student>/<assignment>/
+
+    @property
+    def results(self) -> Path:
+        return self.folder / "results.json"
+
+    @property
+    def imported(self) -> Path:
+        return self.folder / "imported.json"
+
+    @property
+    def name(self) -> str:
+        return f"{self.student}/{self.assignment}"
+
+
+def job_key(staged: Path, modules: list[str], fingerprint: str, options: dict) -> str:
+    h = hashlib.sha256(fingerprint.encode() + json.dumps(options, sort_keys=True).encode())
+    for rel in sorted(modules):
+        path = Path(staged) / rel
+        h.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>") + b"\0")
+    return h.hexdigest()
+
+
+def grading_tree(job: Job, staged: Path, modules: list[str]) -> Path:
+    """``job.folder/submission/<a>/``: the starter's files with the student's modules over them."""
+    from autograder.paths import STARTER
+
+    root = job.folder / "submission"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(STARTER / job.assignment, root / job.assignment,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    for rel in modules:
+        target = root / job.assignment / rel
+        if (Path(staged) / rel).is_file():
+            shutil.copyfile(Path(staged) / rel, target)
+        elif target.exists():
+            target.unlink()  # missing in the submission: graded as missing, not as the starter's stub
+    return root
+
+
+# --------------------------------------------------------------------------- one worker
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def limit_results(problems, seconds: float, why: str) -> dict:
+    """results.json for a student whose whole grading was stopped: every problem 0, one diagnosis."""
+    tests = [{"name": f"{p.id}: {p.title}", "score": 0.0, "max_score": p.points, "status": "failed",
+              "output": why, "visibility": p.visibility, "tags": [p.assignment],
+              "extra_data": {"diagnosis": STUDENT_LIMIT, "seconds": 0.0}} for p in problems]
+    return {"score": 0.0, "execution_time": round(seconds, 3), "output": why, "tests": tests}
+
+
+def grade_command(submission: Path, assignment: str, results: Path, options: dict) -> list[str]:
+    command = [sys.executable, "-m", "autograder", "grade", "--submission", str(submission),
+               "--assignment", assignment, "--results", str(results),
+               "--total-seconds", str(options["student_seconds"])]
+    if options.get("skip_slow"):
+        command.append("--skip-slow")
+    if options.get("time_limit"):
+        command += ["--time-limit", str(options["time_limit"])]
+    if options.get("problem"):
+        command += ["--problem", options["problem"]]
+    # students are graded JOBS at a time; each grader takes its share of the cores for its problems
+    command += ["--jobs", str(options.get("grader_jobs") or 1)]
+    return command
+
+
+def run_job(job: Job, submission: Path, options: dict, command=grade_command) -> dict:
+    """Grade one (student, assignment) in a child process; always leaves a results.json. Returns its meta."""
+    from autograder.paths import ROOT
+    from autograder.runner import select
+
+    start = time.monotonic()
+    budget = float(options["student_seconds"])
+    tmp_results = job.folder / "grading.json"
+    with contextlib.suppress(FileNotFoundError):
+        tmp_results.unlink()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    with open(job.folder / "grader.log", "wb") as out:
+        proc = subprocess.Popen(command(submission, job.assignment, tmp_results, options), cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            status = proc.wait(timeout=budget + KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            status = None
+    seconds = time.monotonic() - start
+    if status is None or not tmp_results.is_file():
+        problems = select(job.assignment, options.get("problem"),
+                          include_slow=not options.get("skip_slow"))
+        why = (f"grading stopped: the whole grade of this submission ran past {budget + KILL_GRACE:g} s"
+               if status is None else f"grading stopped: the grader exited with status {status} without results")
+        _write_json(tmp_results, limit_results(problems, seconds, why))
+    data = json.loads(tmp_results.read_text())
+    grader_error = status == 3 and not data.get("tests")
+    os.replace(tmp_results, job.results)
+    return {"key": job.key, "seconds": round(seconds, 3), "status": status, "grader_error": grader_error}
+
+
+# --------------------------------------------------------------------------- the one writer
+@contextlib.contextmanager
+def gradebook_lock(course: Path):
+    """Exclusive across processes: every writer of course/gradebook.db holds it."""
+    with open(Path(course) / "gradebook.db.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+COURSE_ID = "rl-homework-kit"
+
+
+def problem_scores(results: dict) -> dict[str, dict]:
+    """problem id → its test entry, from a results.json."""
+    return {t["name"].split(":")[0].strip(): t for t in results.get("tests", [])}
+
+
+def cell_outputs(problem_ids: list[str], tests: dict[str, dict]):
+    """The outputs a grade cell gets: as ``check`` prints (passed) or raises (CheckFailed)."""
+    import nbformat
+
+    failed = [tests.get(pid) for pid in problem_ids if not (tests.get(pid) or {}).get("status") == "passed"]
+    if failed:
+        text = "\n".join((f"{pid}: {t['score']:g}/{t['max_score']:g} points, FAILED\n{t.get('output', '')}"
+                          if t else f"{pid}: not graded") for pid, t in
+                         ((pid, tests.get(pid)) for pid in problem_ids if (tests.get(pid) or {}).get("status")
+                          != "passed"))
+        return [nbformat.v4.new_output("error", ename="CheckFailed", evalue="\n" + text,
+                                       traceback=[f"CheckFailed: \n{text}"])]
+    lines = "".join(f"{pid}: {tests[pid]['score']:g}/{tests[pid]['max_score']:g} points, passed\n"
+                    for pid in problem_ids)
+    return [nbformat.v4.new_output("stream", name="stdout", text=lines)]
+
+
+def import_results(course: Path, student: str, assignment: str, results: dict, log=print) -> float:
+    """Write one student's results for one assignment into nbgrader's gradebook (replacing what was there)
+    and the autograded notebook; return the total imported. Call with ``gradebook_lock`` held."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    course = Path(course)
+    tests = problem_scores(results)
+    nb_path = course / "release" / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    # grade cell → the problems it checks, from the source notebook: the release has no hidden-test code
+    source = nbformat.read(course / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    checks = {c.metadata["nbgrader"]["grade_id"]: CHECK_CALL.findall(c.source) for c in source.cells
+              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    total = 0.0
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+        warnings.simplefilter("ignore")  # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
+        gb.update_or_create_student(student)
+        staged = course / "submitted" / student / assignment / "timestamp.txt"
+        kwargs = {"timestamp": staged.read_text().strip()} if staged.is_file() else {}
+        gb.update_or_create_submission(assignment, student, **kwargs)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade"):
+                continue
+            ids = checks.get(meta["grade_id"], [])
+            score = sum(float(tests[pid]["score"]) for pid in ids if pid in tests)
+            grade = gb.find_grade(meta["grade_id"], assignment, assignment, student)
+            grade.auto_score = min(score, float(meta.get("points") or 0.0))
+            grade.needs_manual_grade = grade.manual_score is not None
+            total += grade.auto_score
+            cell.outputs = cell_outputs(ids, tests)
+        gb.db.commit()
+    autograded = course / "autograded" / student / assignment
+    if autograded.exists():
+        shutil.rmtree(autograded)
+    submitted = course / "submitted" / student / assignment
+    shutil.copytree(submitted, autograded, ignore=shutil.ignore_patterns(f"{assignment}.ipynb"))
+    nbformat.write(nb, autograded / f"{assignment}.ipynb")
+    return total
+
+
+class Writer(threading.Thread):
+    """The single importer: takes finished jobs from a queue, imports them in order of arrival."""
+
+    def __init__(self, course: Path, log=print):
+        super().__init__(daemon=True, name="gradebook-writer")
+        self.course, self.log = Path(course), log
+        self.jobs: queue.Queue = queue.Queue()
+        self.errors: list[str] = []
+        self.imported = 0
+
+    def run(self) -> None:
+        while True:
+            item = self.jobs.get()
+            if item is None:
+                return
+            job, meta = item
+            try:
+                results = json.loads(job.results.read_text())
+                with gradebook_lock(self.course):
+                    import_results(self.course, job.student, job.assignment, results, log=self.log)
+                _write_json(job.imported, meta)
+                self.imported += 1
+            except Exception as err:  # noqa: BLE001 - reported at the end; the other students go on
+                self.errors.append(f"{job.name}: import failed: {type(err).__name__}: {err}")
+
+
+# --------------------------------------------------------------------------- progress
+class Progress:
+    """One line, rewritten in place on a terminal (a line per student otherwise), with an ETA."""
+
+    def __init__(self, total: int, jobs: int, stream=None):
+        self.total, self.jobs, self.done, self.start = total, jobs, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.lock = threading.Lock()
+
+    def line(self, last: str = "") -> str:
+        elapsed = time.monotonic() - self.start
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else width
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        eta_text = "--:--" if eta != eta else _clock(eta)
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} graded, "
+                f"{_clock(elapsed)} elapsed, ETA {eta_text}" + (f"  ({last})" if last else ""))
+
+    def step(self, last: str = "") -> None:
+        with self.lock:
+            self.done += 1
+            text = self.line(last)
+            if self.tty:
+                self.stream.write("\r" + text[:160].ljust(160))
+                if self.done == self.total:
+                    self.stream.write("\n")
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --------------------------------------------------------------------------- the whole class
+def generate_if_changed(course: Path, only: list[str] | None = None, log=print) -> list[str]:
+    """``nbgrader generate_assignment`` for the assignments whose source changed since their release was made
+    (a release is made once per version of the handout, not once per ``make autograde``)."""
+    from instructor.course import assignments
+
+    names = [a for a in assignments(course) if not only or a in only]
+    for assignment in names:
+        h = hashlib.sha256()
+        _tree_digest(h, course / "source" / assignment, "*")
+        stamp = course / "release" / assignment / ".source-sha256"
+        if stamp.is_file() and stamp.read_text() == h.hexdigest() and (course / "gradebook.db").is_file():
+            continue
+        generate(course, [assignment], log=log)
+        stamp.write_text(h.hexdigest())
+    return names
+
+
+@dataclass
+class ClassRun:
+    csv: Path
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    grading_wall: float = 0.0  # from the first grading started to the last import: wall less the fixed overhead
+
+
 def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | None = None,
               only: list[str] | None = None, time_limit: float | None = None, skip_slow: bool = False,
-              feedback: bool = True, log=print) -> Path:
-    """Grade every submission; return the path of the CSV export."""
+              feedback: bool = True, log=print, jobs: int | None = None, force: bool = False,
+              student_seconds: float = STUDENT_SECONDS, problem: str | None = None,
+              command=grade_command, progress_stream=None, run: ClassRun | None = None) -> Path:
+    """Grade every submission, ``jobs`` at a time (``make autograde``: the usable cores); return the CSV's path.
+
+    ``run`` (a ClassRun) is filled with what was graded, skipped, and how long each took."""
+    start = time.monotonic()
     course = build_course(Path(course), log=log)
-    names = generate(course, only, log=log)
+    names = generate_if_changed(course, only, log=log)
     staged = stage_submissions(Path(submissions), course, names, log=log)
     if not staged:
         raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/ folders "
                           f"for assignments {', '.join(names)}")
-    env = {}
-    if time_limit:
-        env["AUTOGRADER_TIME_LIMIT"] = str(time_limit)
-    if skip_slow:
-        env["AUTOGRADER_SKIP_SLOW"] = "1"
-    for student in sorted({s for students in staged.values() for s in students}):
-        nbgrader(course, "db", "student", "add", student, env=env, log=log)
+    jobs = max(1, jobs or 1)  # the command line's default is usable_cores(); a caller that says nothing gets 1
+    options = {"time_limit": time_limit, "skip_slow": skip_slow, "student_seconds": student_seconds,
+               "problem": problem}
+    fingerprint = grader_fingerprint()
+    graded = graded_files()
+    key_options = dict(options)  # the grade does not depend on how many problems run side by side
+    options["grader_jobs"] = max(1, usable_cores() // jobs)
+    todo: list[Job] = []
+    run = run if run is not None else ClassRun(csv=Path())
     for assignment in sorted(staged):
-        nbgrader(course, "autograde", assignment, "--force", env=env, log=log)
+        for student in staged[assignment]:
+            folder = course / "class" / student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            key = job_key(course / "submitted" / student / assignment, graded.get(assignment, []), fingerprint,
+                          key_options)
+            job = Job(student, assignment, key, folder)
+            done = json.loads(job.imported.read_text()) if job.imported.is_file() else {}
+            if not force and done.get("key") == key and job.results.is_file():
+                run.skipped.append(job.name)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                job.imported.unlink()
+            todo.append(job)
+    log(f"{len(todo)} to grade, {len(run.skipped)} unchanged since they were graded"
+        + (" (FORCE=1 regrades them)" if run.skipped else "") + f"; {jobs} at a time")
+    writer = Writer(course, log=log)
+    writer.start()
+    bar = Progress(len(todo), jobs, progress_stream)
+
+    def work(job: Job) -> None:
+        modules = graded.get(job.assignment, [])
+        tree = grading_tree(job, course / "submitted" / job.student / job.assignment, modules)
+        try:
+            meta = run_job(job, tree, options, command)
+        except Exception as err:  # noqa: BLE001 - one student's failure must not stop the class
+            run.errors.append(f"{job.name}: {type(err).__name__}: {err}")
+            bar.step(f"{job.name} ERROR")
+            return
+        run.seconds[job.name] = meta["seconds"]
+        if meta["grader_error"]:
+            run.errors.append(f"{job.name}: the grader could not grade (see {job.folder / 'grader.log'})")
+        else:
+            writer.jobs.put((job, meta))
+            run.graded.append(job.name)
+        bar.step(f"{job.name} {meta['seconds']:.0f} s")
+
+    grading_start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(work, todo))
+    writer.jobs.put(None)
+    writer.join()
+    run.grading_wall = time.monotonic() - grading_start
+    run.errors += writer.errors
+    for assignment in sorted(staged):
         if feedback:
-            nbgrader(course, "generate_feedback", assignment, "--force", env=env, log=log)
+            nbgrader(course, "generate_feedback", assignment, "--force", log=log)
     out = course / "grades.csv"
-    nbgrader(course, "export", "--to", str(out), env=env, log=log)
+    nbgrader(course, "export", "--to", str(out), log=log)
     if csv:
         Path(csv).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, csv)
         out = Path(csv)
-    log(f"grades: {out}" + (f"; feedback: {course / 'feedback'}" if feedback else ""))
+    run.csv, run.wall = out, time.monotonic() - start
+    for error in run.errors:
+        log(f"error: {error}")
+    log(f"grades: {out}" + (f"; feedback: {course / 'feedback'}" if feedback else "")
+        + f"; per-student results: {course / 'class'}")
+    if run.errors:
+        raise CourseError(f"{len(run.errors)} submission(s) could not be graded or imported:\n  "
+                          + "\n  ".join(run.errors))
     return out
 
 
-__all__ = ["autograde", "stage_submissions"]
+__all__ = ["autograde", "stage_submissions", "import_results", "gradebook_lock", "ClassRun"]
 
 
 # --------------------------------------------------------------------------- made-up submissions

@@ -1,0 +1,76 @@
+"""Time a whole made-up class through ``make autograde``, with JOBS=1 and JOBS=2, and extrapolate.
+
+    python bench/class_time.py                         # the issue's measurement: 60 students, all of hw1+hw2
+    python bench/class_time.py --students 4 --assignment hw2 --skip-slow   # a quick check of the script
+
+Each run grades the same generated class (instructor/classroom.py, fixed seed) from scratch in its
+own course folder (FORCE: nothing is reused), prints the time of every student and of the whole class,
+and checks that the JOBS=2 gradebook export equals the JOBS=1 one. The extrapolation to N students
+scales the measured grading wall time linearly and adds the class's fixed overhead (course build,
+nbgrader feedback and export, measured as wall time less grading time): overhead + N × grading / students.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", default="1,2", help="comma-separated JOBS values to time")
+    parser.add_argument("--assignment", action="append", default=None)
+    parser.add_argument("--skip-slow", action="store_true")
+    parser.add_argument("--problem", default=None)
+    parser.add_argument("--extrapolate", type=int, default=300)
+    parser.add_argument("--work", type=Path, default=None, help="folder for the class and courses (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    from instructor.autograde import ClassRun, autograde
+    from instructor.classroom import make_class
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="class_time."))
+    make_class(work / "class", args.students, args.seed, only=args.assignment)
+    exports = {}
+    for jobs in [int(j) for j in args.jobs.split(",")]:
+        run = ClassRun(csv=Path())
+        start = time.monotonic()
+        csv = autograde(work / "class", work / f"course-jobs{jobs}", only=args.assignment, jobs=jobs, force=True,
+                        skip_slow=args.skip_slow, problem=args.problem, feedback=True, log=lambda *_: None,
+                        run=run)
+        wall = time.monotonic() - start
+        exports[jobs] = sorted(Path(csv).read_text().splitlines())
+        per = sorted(run.seconds.items())
+        grading = sum(s for _, s in per)
+        median = statistics.median(s for _, s in per)
+        overhead = wall - run.grading_wall
+        print(f"\nJOBS={jobs}: {len(per)} gradings (student × assignment) in {wall:.1f} s")
+        for name, seconds in per:
+            print(f"  {name:<24} {seconds:7.1f} s")
+        print(f"  per grading: median {median:.1f} s, min {per and min(s for _, s in per):.1f} s, "
+              f"max {per and max(s for _, s in per):.1f} s; the class's fixed overhead ≈ {overhead:.0f} s")
+        per_student = run.grading_wall / max(1, args.students)
+        estimate = overhead + args.extrapolate * per_student
+        print(f"  whole class {wall:.1f} s = overhead {overhead:.1f} s + grading {run.grading_wall:.1f} s "
+              f"({per_student:.1f} s of wall time per student at JOBS={jobs}, {grading:.1f} s of grading in all)")
+        print(f"  extrapolated to {args.extrapolate} students: {estimate / 60:.1f} min "
+              f"(overhead + {args.extrapolate} × {per_student:.1f} s)")
+    if len(exports) > 1:
+        first = next(iter(exports.values()))
+        same = all(rows == first for rows in exports.values())
+        print(f"\ngrades.csv identical across JOBS={','.join(map(str, exports))}: {same}")
+        return 0 if same else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
