@@ -24,7 +24,7 @@ settings.register_profile(
     "grader",
     derandomize=True,
     deadline=None,
-    max_examples=40,
+    max_examples=20,
     report_multiple_bugs=False,
     print_blob=False,
     verbosity=Verbosity.normal,
