@@ -249,6 +249,8 @@ def summarise(text: str, limit: int = EXAMPLE_CHARS) -> str:
         items = [item.strip() for item in match.group(1).split(",")]
         if len(items) <= 6:
             return match.group(0)
+        if items[-1] == "...":  # Hypothesis prints at most 1000 items of a list, then "..."
+            return f"[{', '.join(items[:3])}, …] (more than {len(items) - 1} values)"
         return f"[{', '.join(items[:3])}, …, {', '.join(items[-2:])}] ({len(items)} values)"
 
     text = _LONG_SEQUENCE.sub(short, text)

@@ -288,3 +288,5 @@ def test_a_long_counterexample_is_summarised_to_its_ends_and_length():
     assert summarise("rewards=[1.0, 2.0], gamma=0.5") == "rewards=[1.0, 2.0], gamma=0.5"
     nested = summarise("batch=[" + ", ".join(f"[{values}]" for _ in range(4)) + "]")
     assert len(nested) <= 300
+    cut = ", ".join(f"{i}.5" for i in range(1000)) + ", ..."  # Hypothesis stops printing a list at 1000 items
+    assert summarise(f"rewards=[{cut}]") == "rewards=[0.5, 1.5, 2.5, …] (more than 1000 values)"

@@ -39,3 +39,23 @@ def test_a_failure_found_after_the_budget_is_spent_still_replays_as_a_normal_fai
     with pytest.raises(AssertionError, match="sum too large") as info:
         prop()
     assert any("rewards=tensor(" in note for note in getattr(info.value, "__notes__", []))
+
+
+def test_a_reversed_reward_to_go_is_shown_on_a_two_step_input_not_the_long_example(tmp_path):
+    """The short explicit examples run before the long ones (which stay, for precision bugs): a bug that
+    fails at T = 2 is shown at T = 2."""
+    from tests.conftest import grade_problem, make_submission
+
+    forward = """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out, running = torch.empty_like(rewards), 0.0
+            for t in range(rewards.shape[0]):
+                running = float(rewards[t]) + gamma * running
+                out[t] = running
+            return out
+        """
+    result = grade_problem(make_submission(tmp_path, {"hw2/returns.py": forward}), "reward_to_go",
+                           with_reference=False)
+    assert result.status == "failed"
+    assert "smallest failing input: rewards=[1.0, 1.0], gamma=0.5" in result.details, result.details
