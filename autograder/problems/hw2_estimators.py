@@ -176,35 +176,34 @@ def _atol(scale: float) -> float:
     return 64 * EPS32 * scale
 
 
-def _diagnose(got: torch.Tensor, want: torch.Tensor, horizon: int, atol: float) -> str | None:
-    """A hint for the classic mistakes, recognised from the exact expectation."""
+def _diagnose(got: torch.Tensor, want: torch.Tensor, horizon: int, atol: float) -> tuple[str, str | None]:
+    """(diagnosis id, hint) for the classic mistakes, recognised from the exact expectation; ("biased", None)
+    when the expectation is wrong in no recognised way."""
     def close(a, b):
         return bool(((a - b).abs() <= atol + 1e-6 * b.abs()).all())
 
     if want.abs().max() <= 10 * atol:
-        return None
+        return "biased", None
     if close(got, -want):
-        return ("your expectation is exactly −∇J: the sign is flipped. Return the gradient of the objective "
-                "(ascent), not of the loss −J")
+        return "sign-flipped", ("your expectation is exactly −∇J: the sign is flipped. Return the gradient of the "
+                                "objective (ascent), not of the loss −J")
     if horizon > 1 and close(got, want / horizon):
-        return f"your expectation is ∇J / {horizon} (the horizon): average over trajectories, not over time steps"
+        return "averaged-over-time-steps", (f"your expectation is ∇J / {horizon} (the horizon): average over "
+                                            "trajectories, not over time steps")
     if close(got, torch.zeros_like(want)):
-        return "your expectation is 0: is the return (or the gradient) detached or zeroed?"
-    return None
+        return "gradient-is-zero", "your expectation is 0: is the return (or the gradient) detached or zeroed?"
+    return "biased", None
 
 
 def _expect_expectation(got_values, e, want, *, name: str, atol: float, what: str) -> None:
     """Compare Σ_τ p(τ) ĝ({τ}) with ``want`` at every coordinate (s, a)."""
     got = expectation(e.prob, got_values)
+    diagnosis, hint = _diagnose(got, want, e.mdp.horizon, atol)
     try:
-        assert_close(got, want, name=name, atol=atol, label="coordinate (s, a) =",
-                     diagnosis=next((d for key, d in (("sign is flipped", "sign-flipped"),
-                                                      ("(the horizon)", "averaged-over-time-steps"),
-                                                      ("expectation is 0", "gradient-is-zero"))
-                                     if key in (_diagnose(got, want, e.mdp.horizon, atol) or "")), "biased"))
+        assert_close(got, want, name=name, atol=atol, label="coordinate (s, a) =", diagnosis=diagnosis)
     except Mismatch as err:
         note(f"exact expectation over all {e.prob.shape[0]} trajectories; expected = {what}")
-        err.hint = _diagnose(got, want, e.mdp.horizon, atol) or err.hint
+        err.hint = hint or err.hint
         raise
 
 
@@ -294,6 +293,7 @@ def check_pg_reward_to_go(ctx):
             if mdp.gamma < 1.0:
                 note(f"for comparison, ∇J_γ = {fmt(grad.reshape(-1))} (flattened)")
                 if bool(((expectation(e.prob, got) - grad).abs() <= atol).all()):
+                    err.diagnosis = "reward-to-go-discounted-from-start"
                     err.hint = ("your expectation is ∇J_γ, the full-return estimator's: either reward_to_go is "
                                 "ignored, or Q̂_t is discounted from the start (γ^{t'}). The contract's Q̂_t = "
                                 "discounted_reward_to_go(rewards, γ)[t] restarts the discount at t (γ^{t'-t}), "
