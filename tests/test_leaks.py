@@ -96,7 +96,10 @@ def test_the_feedback_students_get_holds_no_solution_code_nor_hidden_tests(autog
         return theirs.is_file() and theirs.read_bytes() == path.read_bytes()
 
     returned = [p for p in feedback.rglob("*") if p.is_file() and not own_submission(p)]
-    assert any(p.suffix == ".py" for p in returned), "given modules are in the feedback too"
+    # What is scanned: every page, and any module that is not the student's own (autograde builds the feedback
+    # from the grader's results, so nbgrader hands back only the student's modules besides the pages).
+    assert {p for p in returned if p.suffix == ".html"} == set(pages)
+    assert any(p.suffix == ".py" for p in feedback.rglob("*")), "the students' own modules are handed back"
     leaks = scan(returned)
     assert leaks == [], "\n".join(map(str, leaks))
     for page in pages:

@@ -46,6 +46,88 @@ def _discounted_sum(r: list[float], gamma: float) -> float:
     return total
 
 
+# --------------------------------------------------------------------------- recognising the classic mistakes
+def _backward(x: list[float], rate: float) -> torch.Tensor:
+    """y_t = x_t + rate · y_{t+1}, backwards from y_{T-1} = x_{T-1} (float64)."""
+    out, running = [0.0] * len(x), 0.0
+    for t in reversed(range(len(x))):
+        running = x[t] + rate * running
+        out[t] = running
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _forward(x: list[float], rate: float) -> torch.Tensor:
+    """y_t = x_t + rate · y_{t-1}: the recursion run in the wrong direction."""
+    out, running = [], 0.0
+    for value in x:
+        running = value + rate * running
+        out.append(running)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _gae_of(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminated: bool, *,
+            forward: bool = False) -> torch.Tensor:
+    deltas = _deltas(r, v, gamma, terminated).tolist()
+    return (_forward if forward else _backward)(deltas, gamma * lam)
+
+
+def _recognised(err: Mismatch, got: torch.Tensor, want: torch.Tensor, atol, candidates) -> None:
+    """If the wrong answer is exactly one of the classic mistakes (and that mistake gives a different answer
+    than the right one on this input), name it: its diagnosis id and hint replace the generic ones."""
+    got64, want64 = got.detach().to(torch.float64).cpu(), want.to(torch.float64)
+    bound = atol if isinstance(atol, torch.Tensor) else torch.tensor(float(atol), dtype=torch.float64)
+    for diagnosis, candidate, hint in candidates:
+        if candidate.shape != got64.shape or bool(((candidate - want64).abs() <= bound).all()):
+            continue
+        if bool(((got64 - candidate).abs() <= 2 * bound + 1e-9 * candidate.abs()).all()):
+            err.diagnosis, err.hint = diagnosis, hint
+            return
+
+
+def _return_mistakes(r: torch.Tensor, gamma: float):
+    x = r.to(torch.float64).tolist()
+    T = len(x)
+    return [("undiscounted", torch.full((T,), sum(x), dtype=torch.float64),
+             "the return is discounted: Σ_t γ^t r_t, each reward weighted by γ to the power of its step"),
+            ("return-is-reward-to-go", _backward(x, gamma),
+             "this is the reward-to-go (a different number at every step); the full return is one number, "
+             "Σ_t γ^t r_t from the start of the trajectory, repeated at every step"),
+            ("discounted-from-one", torch.full((T,), gamma * _discounted_sum(x, gamma), dtype=torch.float64),
+             "the first reward is not discounted: γ^0 = 1 (the discount's power starts at 0)")]
+
+
+EXCLUDES_CURRENT = "Q̂_t includes r_t itself (the action a_t earned it): Q̂_t = r_t + γ Q̂_{t+1}"
+
+
+def _reward_to_go_mistakes(r: torch.Tensor, gamma: float):
+    x = r.to(torch.float64).tolist()
+    T = len(x)
+    rtg = _backward(x, gamma)
+    return [("reward-to-go-forward", _forward(x, gamma),
+             "your sums run forwards (Q̂_t = r_t + γ Q̂_{t-1}): reward-to-go sums the rewards from t to the END, "
+             "so the recursion runs backwards, from Q̂_{T-1} = r_{T-1}"),
+            ("undiscounted", _backward(x, 1.0), "reward-to-go is discounted: Q̂_t = r_t + γ Q̂_{t+1}"),
+            ("reward-to-go-discounted-from-start", _backward([gamma ** t * v for t, v in enumerate(x)], 1.0),
+             "the discount restarts at t: Q̂_t = Σ_{t'≥t} γ^{t'-t} r_{t'}, not γ^{t'}"),
+            ("excludes-current-reward", torch.cat([rtg[1:], rtg.new_zeros(min(T, 1))]), EXCLUDES_CURRENT),
+            ("excludes-current-reward", rtg - torch.tensor(x, dtype=torch.float64), EXCLUDES_CURRENT),
+            ("full-return-at-every-step", torch.full((T,), float(rtg[0]) if T else 0.0, dtype=torch.float64),
+             "causality: the action at t cannot change rewards before t, so Q̂_t sums only the rewards from t on")]
+
+
+def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminated: bool):
+    return [("truncation-as-terminal", _gae_of(r, v, gamma, lam, True),
+             "a time limit is not a terminal state: after a truncation V(s_T) = values[T] is bootstrapped; "
+             "only a terminated episode has V(s_T) = 0"),
+            ("bootstraps-past-terminal", _gae_of(r, v, gamma, lam, False),
+             "a terminated episode has no future: V(s_T) counts as 0 there, whatever values[T] holds"),
+            ("lambda-ignored", _gae_of(r, v, gamma, 1.0, terminated),
+             "this is the λ = 1 estimator (reward-to-go minus V); GAE weighs the k-step advantages by λ: "
+             "A_t = δ_t + γλ A_{t+1}"),
+            ("gae-forward-recursion", _gae_of(r, v, gamma, lam, terminated, forward=True),
+             "the recursion runs backwards: A_t = δ_t + γλ A_{t+1}, from A_{T-1} = δ_{T-1}")]
+
+
 # --------------------------------------------------------------------------- discounted_return
 @problem("hw2", "discounted_return", points=2, stubs=[(MODULE, "discounted_return")], hint=RETURN_HINT)
 def check_discounted_return(ctx):
@@ -59,8 +141,12 @@ def check_discounted_return(ctx):
         r = _tensor(rewards, dtype)
         got = _call(ctx, "discounted_return", (r, gamma), ["rewards"], len(rewards), dtype)
         want = torch.full((len(rewards),), _discounted_sum(r.tolist(), gamma), dtype=torch.float64)
-        assert_close(got, want, name="discounted_return",
-                     atol=sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards)))
+        atol = sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards))
+        try:
+            assert_close(got, want, name="discounted_return", atol=atol)
+        except Mismatch as err:
+            _recognised(err, got, want, atol, _return_mistakes(r, gamma))
+            raise
 
     prop()
 
@@ -83,8 +169,12 @@ def check_reward_to_go(ctx):
         # Its tolerance is twice a sum's: both Q̂_t and Q̂_{t+1} carry their own rounding.
         rhs = r64 + gamma * torch.cat([g[1:], g.new_zeros(1)])
         atol = 2 * sum_tolerance(r.dtype, discounted_magnitudes(r, gamma, per_step=True), len(rewards))
-        assert_close(g, rhs, name="discounted_reward_to_go", label="step",
-                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}", atol=atol)
+        try:
+            assert_close(g, rhs, name="discounted_reward_to_go", label="step",
+                         expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}", atol=atol)
+        except Mismatch as err:
+            _recognised(err, g, _backward(r64.tolist(), gamma), atol, _reward_to_go_mistakes(r, gamma))
+            raise
         if gamma == 1.0:
             assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)", atol=atol[:1])
 
@@ -134,8 +224,13 @@ def check_gae(ctx):
         if not ep["terminated"] and len(r) == 1:
             note("the episode was truncated, so V(s_T) = values[T] is bootstrapped, not 0")
         rhs = deltas + gamma * lam * torch.cat([g[1:], g.new_zeros(1)])
-        assert_close(g, rhs, name="generalized_advantages", label="step", atol=atol,
-                     expected_is="δ_t + γλ·A_{t+1}, with your A_{t+1}")
+        try:
+            assert_close(g, rhs, name="generalized_advantages", label="step", atol=atol,
+                         expected_is="δ_t + γλ·A_{t+1}, with your A_{t+1}")
+        except Mismatch as err:
+            _recognised(err, g, _gae_of(r, v, gamma, lam, ep["terminated"]), atol,
+                        _gae_mistakes(r, v, gamma, lam, ep["terminated"]))
+            raise
         if lam == 0.0:
             assert_close(g, deltas, name="generalized_advantages at λ = 0 (must equal δ_t)", label="step", atol=atol)
 
@@ -185,11 +280,18 @@ def check_returns_match_reference(ctx):
                  ("generalized_advantages", (r, v, gamma, lam, ep["terminated"]),
                   sum_tolerance(r.dtype, discounted_magnitudes(_delta_magnitudes(r, v, gamma), gamma, per_step=True),
                                 n))]
+        mistakes = {"discounted_return": lambda: _return_mistakes(r, gamma),
+                    "discounted_reward_to_go": lambda: _reward_to_go_mistakes(r, gamma),
+                    "generalized_advantages": lambda: _gae_mistakes(r, v, gamma, lam, ep["terminated"])}
         for function, args, atol in cases:
             got = expect_tensor(ctx.student(MODULE, function)(*args), name=function, shape=[n])
             want = ctx.ref(MODULE, function)(*[a.to(torch.float64) if isinstance(a, torch.Tensor) else a
                                                for a in args])
-            assert_close(got, want, name=function, label="step", atol=atol)
+            try:
+                assert_close(got, want, name=function, label="step", atol=atol)
+            except Mismatch as err:
+                _recognised(err, got, want, atol, mistakes[function]())
+                raise
 
     prop()
 

@@ -1,0 +1,38 @@
+"""Realistic mistakes are named by a stable diagnosis id (what class reports count) and a hint about that
+mistake, not only "wrong value": each variant from the library below is graded on its public problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import grade_problem, make_submission
+from tests.variants import collect
+
+EXPECTED = {
+    # variant name: (problem, diagnosis id)
+    "return_undiscounted": ("discounted_return", "undiscounted"),
+    "return_is_reward_to_go": ("discounted_return", "return-is-reward-to-go"),
+    "return_discount_from_one": ("discounted_return", "discounted-from-one"),
+    "rtg_forward_cumsum": ("reward_to_go", "reward-to-go-forward"),
+    "rtg_undiscounted": ("reward_to_go", "undiscounted"),
+    "rtg_discount_from_start": ("reward_to_go", "reward-to-go-discounted-from-start"),
+    "rtg_excludes_current_reward": ("reward_to_go", "excludes-current-reward"),
+    "rtg_is_full_return": ("reward_to_go", "full-return-at-every-step"),
+    "gae_truncation_is_terminal": ("gae", "truncation-as-terminal"),
+    "gae_ignores_terminated": ("gae", "bootstraps-past-terminal"),
+    "gae_lambda_ignored": ("gae", "lambda-ignored"),
+    "gae_forward_recursion": ("gae", "gae-forward-recursion"),
+    "pg_sign_flipped": ("pg_unbiased_full_return", "sign-flipped"),
+    "pg_mean_over_time_steps": ("pg_unbiased_full_return", "averaged-over-time-steps"),
+}
+VARIANTS = {v.name: v for v in collect("BUGGY")}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_classic_mistake_is_named(tmp_path, name):
+    problem, diagnosis = EXPECTED[name]
+    variant = VARIANTS[name]
+    result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
+                           with_reference=False)
+    assert result.status == "failed"
+    assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{result.details}"
