@@ -20,7 +20,7 @@ PRELOAD = ["torch", "torch.optim", "numpy", "gymnasium", "rlkit.trajectory", "rl
            "rlkit.pg_agent", "autograder.tabular", "autograder.child_tasks", "autograder.sandbox.child"]
 
 # Imported by torch.optim when the first optimizer is made: preloaded when a problem trains (see
-# autograder.problems.TRAINING); 1.4 s of the fork server's start that other grades need not wait for.
+# the TRAINING set of the problems package); 1.4 s of the fork server's start that other grades need not wait for.
 OPTIMIZER_PRELOAD = ["torch._dynamo"]
 
 _context = None
