@@ -16,7 +16,7 @@ HW         ?= hw2
 ENV        ?=
 ARGS       ?=
 
-.PHONY: notebook grade test starter check-starter list bench setup clean train experiments experts release autograde report gradescope
+.PHONY: notebook grade test starter check-starter list bench setup clean train hw1-lesson experiments experts release autograde report gradescope
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ notebook: $(STAMP)
 train: $(STAMP)
 	$(PY) -m rlkit.train --hw $(HW) --submission "$(SUBMISSION)" $(if $(ENV),--env $(ENV)) \
 		$(if $(METHOD),--method $(METHOD)) $(ARGS)
+
+## hw1 on MuJoCo: BC vs DAgger for every task and seed, then a Markdown table (runs/hw1_lesson/table.md)
+## make hw1-lesson SUBMISSION=solutions TASKS="Hopper-v5 Ant-v5" SEEDS="0 1 2"
+hw1-lesson: $(STAMP)
+	$(PY) -m rlkit.experiments.hw1_lesson --submission "$(SUBMISSION)" $(if $(TASKS),--tasks $(TASKS)) \
+		$(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
 ## CS285's hw2 experiment sets and comparison plots: make experiments SET=cartpole|lunar|pendulum|cheetah|all
 experiments: $(STAMP)
