@@ -241,12 +241,30 @@ def test_without_a_process_table_rlimit_as_gives_way_to_the_watchdog(monkeypatch
     assert processes.descendants(os.getpid()) == [] and processes.uids_in_use() == set()
 
 
+HOARD = "hoard = [b'x' * (8 * 2**20) for _ in range(40)]  # written: resident, not just reserved\n"
+
+
 def test_the_memory_watchdog_ends_a_process_that_passes_its_limit():
-    code = ("import time\nfrom autograder.sandbox import child\nchild._start_memory_watchdog(64)\n"
-            "hoard = [b\"x\" * (8 * 2**20) for _ in range(40)]  # written: resident, not just reserved\n"
+    code = ("import time\nfrom autograder.sandbox import child\nchild._start_memory_watchdog(64)\n" + HOARD +
             "time.sleep(5)\nprint('survived')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9 and "survived" not in proc.stdout
+    assert "out of memory: the limit is 64 MB" in proc.stderr
+
+
+def test_the_watchdog_without_proc_reads_the_peak_of_a_forked_child():
+    """macOS's road: no /proc, only ru_maxrss. An exec'd process inherits its parent's peak (a pytest worker's,
+    here), so the check forks, as the fork server does, and the forked child's peak starts at its own size."""
+    code = ("import os, resource, sys, time\nfrom autograder.sandbox import child\n"
+            "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    child._start_memory_watchdog(64, resident=peak)\n"
+            "    " + HOARD + "    time.sleep(5)\n    print('survived', flush=True)\n    os._exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\nprint('signal', os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "survived" not in proc.stdout and "signal 9" in proc.stdout
     assert "out of memory: the limit is 64 MB" in proc.stderr
 
 

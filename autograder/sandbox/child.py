@@ -117,15 +117,26 @@ def _forget_submission_modules(code_dir: str, python_paths) -> None:
     importlib.invalidate_caches()
 
 
-def _start_memory_watchdog(memory_mb: int) -> None:
+def _resident_bytes() -> int:
+    """The process's resident memory now, from /proc/self/statm; where there is no /proc (macOS), its peak
+    (ru_maxrss). The peak alone misleads after an exec: the kernel carries the exec-ing process's peak over,
+    so a child started by a large process would begin with that peak and not grow past it for a long while.
+    The sandbox child is forked, not exec'd, so its peak starts at its own size."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def _start_memory_watchdog(memory_mb: int, resident=_resident_bytes) -> None:
     """Where RLIMIT_AS does not hold (macOS, no /proc, CUDA): end the child once its
-    peak resident memory passes the limit. ru_maxrss needs no /proc."""
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale + memory_mb * 2**20
+    resident memory passes the limit above what it holds now."""
+    limit = resident() + memory_mb * 2**20
 
     def watch():
         while True:
-            if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale > limit:
+            if resident() > limit:
                 os.write(2, f"\nout of memory: the limit is {memory_mb} MB above the baseline\n".encode())
                 os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(0.05)
