@@ -15,13 +15,16 @@ def new_figure():
     return plt.subplots(figsize=(7, 4.5))
 
 
-def save_figure(fig, ax, title: str, path: str | Path) -> None:
-    """Title, grid and legend, then write ``path`` and free the figure."""
+def save_figure(fig, ax, title: str, path: str | Path, legend_below: bool = False) -> None:
+    """Title, grid and legend (inside, or under the axes in two columns), then write ``path`` and free the figure."""
     import matplotlib.pyplot as plt
 
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if legend_below:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

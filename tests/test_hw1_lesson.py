@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import subprocess
+import sys
+
+import pytest
 
 from rlkit.experiments import hw1, hw1_lesson
 from rlkit.imitation import FAST_TASK, MUJOCO_TASKS
+from rlkit.train import KIT_ROOT as ROOT
 
 
 def config(*argv: str):
@@ -45,6 +51,25 @@ def test_dagger_plot_is_written(tmp_path):
     rows = [{"iteration": i, "eval_return_mean": 100.0 * i, "eval_return_std": 10.0} for i in range(3)]
     hw1.plot_dagger(rows, tmp_path / "curve.png", "Hopper-v5, dagger", expert=300.0, bc=0.0)
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mean_action_curve_leaves_training_unchanged(tmp_path):
+    """The per-iteration mean-action evaluation steps its own environment and draws none of the run's random
+    numbers: the logged training is the same with and without it, and its last point is the final evaluation."""
+    common = [sys.executable, "-m", "rlkit.train", "--hw", "hw1", "--submission", str(ROOT / "solutions"),
+              "--env", FAST_TASK, "--method", "dagger", "--n-iter", "2", "--train-steps", "20", "--batch-size", "200",
+              "--eval-batch-size", "200", "--eval-episodes", "3", "--runs-dir", str(tmp_path), "--no-progress"]
+    for extra in (["--name", "with"], ["--name", "without", "--iter-eval-episodes", "0"]):
+        out = subprocess.run([*common, *extra], capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+    read = lambda name: list(csv.DictReader(open(tmp_path / name / "log.csv")))  # noqa: E731
+    with_rows, without_rows = read("with"), read("without")
+    training = ["iteration", "env_steps", "buffer_size", "loss", "eval_return_mean", "eval_return_std"]
+    assert [[r[k] for k in training] for r in with_rows] == [[r[k] for k in training] for r in without_rows]
+    assert "mean_action_return_mean" not in without_rows[0]
+    final = json.loads((tmp_path / "with" / "summary.json").read_text())["eval_returns"]
+    assert float(with_rows[-1]["mean_action_return_mean"]) == pytest.approx(sum(final) / len(final))
+    assert int(with_rows[-1]["mean_action_episodes"]) == 3
 
 
 def _write_run(root, task, method, seed, returns, expert, seconds, cpu_seconds=None):

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-replay-buffer-size", dest="max_replay_buffer_size", type=int, default=None)
     p.add_argument("--n-demos", dest="n_demos", type=int, default=None, help="expert demonstrations at iteration 0")
     p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes (mean action)")
+    p.add_argument("--iter-eval-episodes", type=int, default=None,
+                   help="DAgger: after every iteration, also evaluate the mean action on the final evaluation's "
+                        "first N episodes (default: --eval-episodes; 0: only CS285's sampled-action evaluation)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "hw1"), help="where the run's folder is created")
     p.add_argument("--name", default=None, help="the run's folder name (default: env_method_seed_time)")
@@ -88,24 +91,34 @@ def config_from_args(args: argparse.Namespace):
 
 def plot_dagger(rows: list[dict], path: Path, title: str, expert: float, bc: float | None,
                 final: float | None = None) -> None:
-    """Return per iteration (mean ± std over the evaluation rollouts), expert and BC as horizontal lines;
-    ``final``: the final evaluation of the trained policy (mean action), a star at the last iteration."""
+    """CS285's DAgger figure: return per iteration (mean ± std over the evaluation rollouts, sampled actions),
+    expert and BC as horizontal lines. Rows with ``mean_action_return_mean`` add the learner's mean action on
+    the final evaluation's episodes; ``final``: the final evaluation (mean action), a star at the last iteration
+    when there is no such curve."""
     from rlkit.plotting import new_figure, save_figure
 
     fig, ax = new_figure()
     x = [int(r["iteration"]) for r in rows]
+    mean_action = [r for r in rows if r.get("mean_action_return_mean") is not None]
+    if mean_action:
+        episodes = int(mean_action[0]["mean_action_episodes"])
+        ax.errorbar([int(r["iteration"]) for r in mean_action], [r["mean_action_return_mean"] for r in mean_action],
+                    yerr=[r["mean_action_return_std"] for r in mean_action], marker="s", capsize=4,
+                    color="tab:purple", label=f"learner, mean action (mean ± std over {episodes} fixed episodes)")
     ax.errorbar(x, [r["eval_return_mean"] for r in rows], yerr=[r["eval_return_std"] for r in rows], marker="o",
-                capsize=4, label="learner (mean ± std over evaluation rollouts, sampled actions)")
+                capsize=4, color="tab:blue", alpha=0.8,
+                label="learner, sampled actions (mean ± std over evaluation rollouts)")
     ax.axhline(expert, color="tab:green", linestyle="--", label=f"expert {expert:.1f}")
     if bc is not None:
-        ax.axhline(bc, color="tab:red", linestyle=":", label=f"behavioral cloning {bc:.1f} (iteration 0)")
-    if final is not None and x:
+        ax.axhline(bc, color="tab:red", linestyle=":", label=f"behavioral cloning {bc:.1f} (iteration 0{', mean action' if mean_action else ''})")
+    if final is not None and x and not mean_action:
         ax.plot([x[-1]], [final], marker="*", markersize=14, color="black", linestyle="none", zorder=5,
                 label=f"final evaluation {final:.1f} (mean action)")
     ax.set_xlabel("DAgger iteration (0 = behavioral cloning on the demonstrations)")
     ax.set_ylabel("return")
     ax.set_xticks(x)
-    save_figure(fig, ax, title, path)
+    fig.set_size_inches(7, 5.2)
+    save_figure(fig, ax, title, path, legend_below=True)
 
 
 def load_training_loop(submission: str):
@@ -116,12 +129,21 @@ def load_training_loop(submission: str):
 
 
 
-def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bool = True) -> dict:
-    """Train, then write log.csv, config.json, summary.json and curve.png into ``run_dir``."""
+def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bool = True,
+        iteration_eval_episodes: int | None = None) -> dict:
+    """Train, then write log.csv, config.json, summary.json and curve.png into ``run_dir``.
+
+    iteration_eval_episodes: after every iteration, also evaluate the learner's mean action on the final
+    evaluation's first N reset seeds (log.csv's ``mean_action_*`` columns; default: ``eval_episodes`` for
+    DAgger, none for BC, whose one iteration is the final evaluation). It draws no random number of the run's
+    and steps an environment of its own, so training is the same with or without it.
+    """
     from tqdm import tqdm
 
     from rlkit import imitation
 
+    if iteration_eval_episodes is None:
+        iteration_eval_episodes = eval_episodes if cfg.method == "dagger" else 0
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     n_iter = 1 if cfg.method == "bc" else cfg.n_iter
@@ -129,8 +151,23 @@ def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bo
                desc=f"{cfg.env} {cfg.method}")
     log_path = run_dir / "log.csv"
     log_path.unlink(missing_ok=True)
+    learner: dict = {}  # the policy the training loop trains, for the mean-action evaluation
+    rows: list[dict] = []
+    eval_env = imitation.make_env(cfg.env, cfg.ep_len) if iteration_eval_episodes else None
+
+    def loop(env, policy, expert, demonstrations, config, on_iter):
+        learner["policy"] = policy
+        return training_loop(env, policy, expert, demonstrations, config, on_iter)
 
     def on_iteration(row: dict) -> None:
+        row = dict(row)
+        if eval_env is not None:
+            returns = imitation.evaluate(eval_env, learner["policy"], iteration_eval_episodes, max_length=cfg.ep_len)
+            mean = sum(returns) / len(returns)
+            row.update(mean_action_return_mean=mean,
+                       mean_action_return_std=(sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5,
+                       mean_action_episodes=len(returns))
+        rows.append(row)
         bar.update(1)
         bar.set_postfix(ret=f"{row['eval_return_mean']:.1f}", data=row["buffer_size"])
         new = not log_path.exists()
@@ -142,9 +179,11 @@ def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bo
 
     cpu_start = time.process_time()
     try:
-        result = imitation.run(cfg, training_loop, on_iteration)
+        result = imitation.run(cfg, loop, on_iteration)
     finally:
         bar.close()
+        if eval_env is not None:
+            eval_env.close()
     cpu_seconds = time.process_time() - cpu_start  # this process's CPU time: what a busy machine does not inflate
     env = imitation.make_env(cfg.env, cfg.ep_len)
     try:
@@ -154,8 +193,11 @@ def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bo
     finally:
         env.close()
     expert = sum(expert_returns) / len(expert_returns)
-    rows = result.log
-    bc = rows[0]["eval_return_mean"] if rows and cfg.method == "dagger" else None
+    rows = rows if len(rows) == len(result.log) else result.log
+    if rows and cfg.method == "dagger":
+        bc = rows[0].get("mean_action_return_mean", rows[0]["eval_return_mean"])
+    else:
+        bc = None
     label = "DAgger" if cfg.method == "dagger" else "BC"
     plot_dagger(rows, run_dir / "curve.png", f"{cfg.env}, {label} from {cfg.n_demos} demonstration"
                 f"{'s' if cfg.n_demos != 1 else ''}, seed {cfg.seed}", expert, bc,
@@ -181,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or f"{cfg.env}_{cfg.method}_s{cfg.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = run_directory(args.runs_dir, name)
     try:
-        summary = run(cfg, training_loop, run_dir, args.eval_episodes, progress=not args.no_progress)
+        summary = run(cfg, training_loop, run_dir, args.eval_episodes, progress=not args.no_progress,
+                      iteration_eval_episodes=args.iter_eval_episodes)
     except NotImplementedError as err:
         print(not_implemented_message(err, args.submission, "hw1/imitation.py"), file=sys.stderr)
         return 1
