@@ -31,7 +31,7 @@ from rlkit.trajectory import Trajectory
 FAST_TASK = "LunarLanderContinuous-v3"
 MUJOCO_TASKS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 TASKS = (FAST_TASK, *MUJOCO_TASKS)
-DEMO_SEED = 2000  # reset seeds of the generated LunarLander demonstrations: 2000, 2001, …
+DEMO_SEED = 2000  # reset seeds of the demonstrations (the shipped MuJoCo ones too): 2000, 2001, …
 EVAL_SEED = 10_000  # reset seeds of the final evaluation: none of them is used in training
 
 
@@ -129,15 +129,24 @@ def load_task_expert(task: str) -> nn.Module:
 
 
 def load_task_demonstrations(task: str, n: int = 2) -> list[Trajectory]:
-    """The first ``n`` expert demonstrations of ``task`` as Trajectories."""
-    if task == FAST_TASK:
-        with EnvPool.make(lambda: make_env(task), n) as pool:
-            return pool.episodes(policy_actor(LunarLanderExpert()), range(DEMO_SEED, DEMO_SEED + n), max_length=1000)
-    from rlkit.experts import load_demonstrations
+    """The first ``n`` expert demonstrations of ``task`` as Trajectories.
 
-    paths = load_demonstrations(task)[:n]
-    return [Trajectory(observations=torch.as_tensor(p["observations"]), actions=torch.as_tensor(p["actions"]),
-                       rewards=torch.as_tensor(p["rewards"]), terminated=bool(p["terminated"])) for p in paths]
+    MuJoCo tasks ship two (``rlkit.experts``); beyond them, and for the fast task from the first, the
+    expert plays 1000-step episodes from the reset seeds DEMO_SEED + k, k = the demonstration's index,
+    which no evaluation uses: the same demonstrations on every run.
+    """
+    shipped: list[Trajectory] = []
+    if task != FAST_TASK:
+        from rlkit.experts import load_demonstrations
+
+        shipped = [Trajectory(observations=torch.as_tensor(p["observations"]), actions=torch.as_tensor(p["actions"]),
+                              rewards=torch.as_tensor(p["rewards"]), terminated=bool(p["terminated"]))
+                   for p in load_demonstrations(task)[:n]]
+    if len(shipped) >= n:
+        return shipped
+    seeds = range(DEMO_SEED + len(shipped), DEMO_SEED + n)
+    with EnvPool.make(lambda: make_env(task), min(len(seeds), 8)) as pool:
+        return shipped + pool.episodes(policy_actor(load_task_expert(task)), seeds, max_length=1000)
 
 
 def make_policy(env: gym.Env, hidden: Sequence[int] = (64, 64)) -> GaussianMLPPolicy:

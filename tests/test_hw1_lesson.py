@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from rlkit.experiments import hw1, hw1_lesson
 from rlkit.imitation import FAST_TASK, MUJOCO_TASKS
@@ -34,6 +35,40 @@ def test_bc_long_has_daggers_gradient_steps():
     assert long.method == "bc" and long.seed == 1
     assert long.train_steps_per_iter == dagger.n_iter * dagger.train_steps_per_iter
     assert hw1_lesson.config_for("Walker2d-v5", "bc", 1) == config("--env", "Walker2d-v5", "--seed", "1")
+
+
+def test_bc_data_has_daggers_labelled_pairs_and_gradient_steps():
+    """The equal-budget control: DAgger labels its demonstrations and (n_iter - 1) × batch_size learner steps."""
+    for task in MUJOCO_TASKS:
+        dagger = hw1_lesson.config_for(task, "dagger", 2)
+        data = hw1_lesson.config_for(task, "bc-data", 2)
+        assert data.method == "bc" and data.seed == 2
+        assert data.train_steps_per_iter == dagger.n_iter * dagger.train_steps_per_iter
+        assert data.n_demos * data.ep_len >= dagger.n_demos * dagger.ep_len + (dagger.n_iter - 1) * dagger.batch_size
+        assert (data.n_demos - 1) * data.ep_len < dagger.n_demos * dagger.ep_len + (dagger.n_iter - 1) * dagger.batch_size
+        assert data.n_demos == 47  # 2 + 9 × 5000 / 1000, the MuJoCo defaults
+
+
+def test_demonstrations_beyond_the_shipped_ones_are_the_experts_rollouts():
+    """The shipped two come first, unchanged; the third is the expert's episode from the next reset seed,
+    and it is the same on every call (a control run is reproducible)."""
+    from rlkit import imitation
+
+    task = "Hopper-v5"
+    shipped = imitation.load_task_demonstrations(task, 2)
+    more = imitation.load_task_demonstrations(task, 3)
+    again = imitation.load_task_demonstrations(task, 3)
+    assert len(more) == 3
+    for a, b in zip(shipped, more[:2]):
+        assert a.observations.equal(b.observations) and a.actions.equal(b.actions)
+    assert more[2].observations.equal(again[2].observations) and more[2].actions.equal(again[2].actions)
+    assert not more[2].observations[0].equal(more[1].observations[0])  # a new reset seed
+    expert = imitation.load_task_expert(task)
+    with torch.no_grad():
+        assert torch.allclose(expert(more[2].observations.float()), more[2].actions.float(), atol=1e-5)
+    from rlkit.experts import expert_info
+
+    assert float(more[2].rewards.sum()) > 0.8 * expert_info(task)["mean"]  # a whole expert episode, not a fall
 
 
 def test_command_line_options_win_over_task_defaults():
@@ -72,7 +107,7 @@ def test_mean_action_curve_leaves_training_unchanged(tmp_path):
     assert int(with_rows[-1]["mean_action_episodes"]) == 3
 
 
-def _write_run(root, task, method, seed, returns, expert, seconds, cpu_seconds=None):
+def _write_run(root, task, method, seed, returns, expert, seconds, cpu_seconds=None, pairs=2000):
     d = root / hw1_lesson.run_name(task, method, seed)
     d.mkdir(parents=True)
     summary = {"eval_returns": returns, "expert_eval_returns": expert, "seconds": seconds, "iterations": 1,
@@ -80,17 +115,17 @@ def _write_run(root, task, method, seed, returns, expert, seconds, cpu_seconds=N
     if cpu_seconds is not None:
         summary["cpu_seconds"] = cpu_seconds
     (d / "summary.json").write_text(json.dumps(summary))
-    (d / "log.csv").write_text("iteration,eval_return_mean,eval_return_std\n0,50.0,1.0\n")
+    (d / "log.csv").write_text(f"iteration,eval_return_mean,eval_return_std,buffer_size\n0,50.0,1.0,{pairs}\n")
 
 
 def test_lesson_table_from_finished_runs(tmp_path, capsys):
     for seed, ret in enumerate((100.0, 300.0)):
         _write_run(tmp_path, "Hopper-v5", "bc", seed, [ret, ret], [1000.0, 1000.0], 5.0 + seed)
-    _write_run(tmp_path, "Hopper-v5", "dagger", 0, [900.0], [1000.0], 50.0, cpu_seconds=40.0)
+    _write_run(tmp_path, "Hopper-v5", "dagger", 0, [900.0], [1000.0], 50.0, cpu_seconds=40.0, pairs=47625)
     code = hw1_lesson.main(["--table-only", "--runs-dir", str(tmp_path), "--tasks", "Hopper-v5",
                             "--seeds", "0", "1"])
     assert code == 0
     text = (tmp_path / "table.md").read_text()
-    assert "| Hopper-v5 | 1000 | BC | 100, 300 (seeds 0, 1) | 200 ± 100 | 20% (10–30%) | 50 (5%) | 5, 6 s |" in text
-    assert "| Hopper-v5 | 1000 | DAgger | 900 (seeds 0) | 900 | 90% | 50 (5%) | 50 (40) s |" in text
+    assert "| Hopper-v5 | 1000 | BC | 100, 300 (seeds 0, 1) | 200 ± 100 | 20% (10–30%) | 50 (5%) | 2000 | 5, 6 s |" in text
+    assert "| Hopper-v5 | 1000 | DAgger | 900 (seeds 0) | 900 | 90% | 50 (5%) | 47625 | 50 (40) s |" in text
     assert text.strip() in capsys.readouterr().out

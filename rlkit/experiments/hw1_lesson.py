@@ -4,11 +4,15 @@ For every task and seed it runs what ``make train HW=hw1 ENV=<task>
 METHOD=bc|dagger ARGS="--seed <seed>"`` runs (the same defaults, the same
 run folder contents: log.csv, config.json, summary.json, curve.png), and
 BC once more with as many gradient steps as the whole DAgger run
-(``bc-long``: is BC short of data on the learner's states, or of training?), then
+(``bc-long``: is BC short of data on the learner's states, or of training?), and
+BC on as many expert demonstrations as DAgger's whole budget of labelled
+pairs, with the same gradient steps (``bc-data``: the equal-budget control:
+is DAgger better for its data's states or for its amount?), then
 prints a Markdown table: the final return of each run (mean action, 10
 episodes on reset seeds 10000–10009), its mean ± std over the seeds, the
 share of the expert's return on the same episodes, the last iteration's
 evaluation with sampled actions (the last point of the run's curve.png), and
+the expert-labelled (o, a) pairs each run trained on, and
 the wall time of each run with its CPU time in brackets (training and
 per-iteration evaluation; the final evaluation excluded).
 
@@ -32,8 +36,11 @@ from rlkit.train import KIT_ROOT as ROOT
 
 # "bc-long": BC with as many gradient steps as the whole DAgger run takes (n_iter × train_steps_per_iter), the
 # control that tells distribution shift from too little training.
-METHODS = ("bc", "dagger", "bc-long")
-LABELS = {"bc": "BC", "dagger": "DAgger", "bc-long": "BC, DAgger's gradient steps"}
+# "bc-data": BC on as many expert-labelled pairs as DAgger ends with, and DAgger's gradient steps: the equal-budget
+# control that tells where the data come from (the learner's states) from how much data there is.
+METHODS = ("bc", "dagger", "bc-long", "bc-data")
+LABELS = {"bc": "BC", "dagger": "DAgger", "bc-long": "BC, DAgger's gradient steps",
+          "bc-data": "BC, DAgger's data budget and gradient steps"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"tasks, in this order (default: {' '.join(MUJOCO_TASKS)})")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
-                   help="bc, dagger, and bc-long: BC with as many gradient steps as the whole DAgger run")
+                   help="bc, dagger; bc-long: BC with as many gradient steps as the whole DAgger run; bc-data: "
+                        "those and as many expert demonstrations as DAgger's labelled pairs")
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "hw1_lesson"))
     p.add_argument("--force", action="store_true", help="retrain runs that already have a summary.json")
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of the runs there are")
@@ -54,18 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_for(task: str, method: str, seed: int):
-    """The ImitationConfig ``make train HW=hw1 ENV=task METHOD=method`` uses (bc-long: BC with
-    n_iter × train_steps_per_iter gradient steps of the task's DAgger defaults)."""
+    """The ImitationConfig ``make train HW=hw1 ENV=task METHOD=method`` uses; the controls take the task's
+    DAgger defaults' budget: bc-long, its n_iter × train_steps_per_iter gradient steps; bc-data, those and
+    as many demonstrations as its labelled pairs fill (its own, then ep_len-step episodes for the
+    (n_iter - 1) × batch_size steps the learner collects)."""
     from rlkit.experiments import hw1
 
     def cfg(m: str, *extra: str):
         return hw1.config_from_args(hw1.build_parser().parse_args(["--env", task, "--method", m, "--seed", str(seed),
                                                                    *extra]))
 
-    if method != "bc-long":
+    if method not in ("bc-long", "bc-data"):
         return cfg(method)
     dagger = cfg("dagger")
-    return cfg("bc", "--train-steps", str(dagger.n_iter * dagger.train_steps_per_iter))
+    steps = ["--train-steps", str(dagger.n_iter * dagger.train_steps_per_iter)]
+    if method == "bc-long":
+        return cfg("bc", *steps)
+    learner_steps = (dagger.n_iter - 1) * dagger.batch_size
+    n_demos = dagger.n_demos + -(-learner_steps // dagger.ep_len)
+    return cfg("bc", *steps, "--n-demos", str(n_demos))
 
 
 def run_name(task: str, method: str, seed: int) -> str:
@@ -87,12 +102,13 @@ def _mean(xs: list[float]) -> float:
 def summarize(summary: dict, last_row: dict | None = None) -> dict:
     """One run's numbers: the final return (mean action, mean over its evaluation episodes), the expert's on the
     same episodes, the share, seconds; and from the log's last row (``last_row``), the per-iteration evaluation
-    with sampled actions that the plot's last point shows."""
+    with sampled actions that the plot's last point shows and the labelled pairs in the buffer."""
     ret, expert = _mean(summary["eval_returns"]), _mean(summary["expert_eval_returns"])
     cpu = summary.get("cpu_seconds")
     sampled = None if last_row is None else float(last_row["eval_return_mean"])
+    pairs = None if last_row is None or not last_row.get("buffer_size") else int(float(last_row["buffer_size"]))
     return {"return": ret, "expert": expert, "percent": 100.0 * ret / expert, "seconds": float(summary["seconds"]),
-            "cpu_seconds": None if cpu is None else float(cpu), "sampled": sampled}
+            "cpu_seconds": None if cpu is None else float(cpu), "sampled": sampled, "pairs": pairs}
 
 
 def _mean_std(xs: list[float]) -> str:
@@ -106,18 +122,19 @@ def _seconds(run: dict) -> str:
 
 
 HEADER = ("| task | expert | method | final return per seed (mean action) | mean ± std over seeds | % of expert "
-          "| last iteration, sampled actions: mean over seeds (% of expert) | wall (CPU) time per run |")
+          "| last iteration, sampled actions: mean over seeds (% of expert) | labelled (o, a) pairs "
+          "| wall (CPU) time per run |")
 
 
 def table(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], methods: list[str]) -> str:
     """Markdown: one row per (task, method); ``results[(task, method)][seed]`` is ``summarize``'s dict."""
-    lines = [HEADER, "|---|---|---|---|---|---|---|---|"]
+    lines = [HEADER, "|---|---|---|---|---|---|---|---|---|"]
     for task in tasks:
         for method in methods:
             label = LABELS[method]
             runs = results.get((task, method), {})
             if not runs:
-                lines.append(f"| {task} | | {label} | not run | | | | |")
+                lines.append(f"| {task} | | {label} | not run | | | | | |")
                 continue
             seeds = sorted(runs)
             rets = [runs[s]["return"] for s in seeds]
@@ -127,10 +144,13 @@ def table(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], met
             sampled = [runs[s]["sampled"] for s in seeds if runs[s]["sampled"] is not None]
             sampled_text = (f"{_mean(sampled):.0f} ({100.0 * _mean(sampled) / _mean(experts):.0f}%)"
                             if sampled else "")
+            pairs = [runs[s]["pairs"] for s in seeds if runs[s]["pairs"] is not None]
+            pairs_text = "" if not pairs else (f"{min(pairs)}" if min(pairs) == max(pairs)
+                                               else f"{min(pairs)}–{max(pairs)}")
             lines.append(
                 f"| {task} | {', '.join(f'{e:.0f}' for e in experts)} | {label} "
                 f"| {', '.join(f'{r:.0f}' for r in rets)} (seeds {', '.join(map(str, seeds))}) "
-                f"| {_mean_std(rets)} | {pct_text} | {sampled_text} "
+                f"| {_mean_std(rets)} | {pct_text} | {sampled_text} | {pairs_text} "
                 f"| {', '.join(_seconds(runs[s]) for s in seeds)} s |")
     return "\n".join(lines)
 
