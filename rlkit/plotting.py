@@ -15,6 +15,22 @@ def new_figure():
     return plt.subplots(figsize=(7, 4.5))
 
 
+def subplots_grid(n: int, width: float = 5.0, height: float = 3.6):
+    """A headless figure with ``n`` panels, two per row; returns the figure and the n axes (extra cells removed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 1 if n == 1 else 2
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.8), squeeze=False)
+    cells = [ax for row in grid for ax in row]
+    for ax in cells[n:]:
+        fig.delaxes(ax)
+    return fig, cells[:n]
+
+
 def save_figure(fig, ax, title: str, path: str | Path, legend_below: bool = False) -> None:
     """Title, grid and legend (inside, or under the axes in two columns), then write ``path`` and free the figure."""
     import matplotlib.pyplot as plt

@@ -129,3 +129,17 @@ def test_lesson_table_from_finished_runs(tmp_path, capsys):
     assert "| Hopper-v5 | 1000 | BC | 100, 300 (seeds 0, 1) | 200 ± 100 | 20% (10–30%) | 50 (5%) | 2000 | 5, 6 s |" in text
     assert "| Hopper-v5 | 1000 | DAgger | 900 (seeds 0) | 900 | 90% | 50 (5%) | 47625 | 50 (40) s |" in text
     assert text.strip() in capsys.readouterr().out
+    assert (tmp_path / "dagger.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lesson_figure_needs_a_dagger_run(tmp_path):
+    _write_run(tmp_path, "Hopper-v5", "bc", 0, [100.0], [1000.0], 5.0)
+    assert hw1_lesson.main(["--table-only", "--runs-dir", str(tmp_path), "--tasks", "Hopper-v5", "--seeds", "0"]) == 0
+    assert not (tmp_path / "dagger.png").exists()
+
+
+def test_lesson_curve_prefers_the_mean_action(tmp_path):
+    (tmp_path / "log.csv").write_text("iteration,eval_return_mean,mean_action_return_mean\n0,1.0,2.0\n1,3.0,4.0\n")
+    assert hw1_lesson.dagger_curve(tmp_path) == [2.0, 4.0]
+    (tmp_path / "log.csv").write_text("iteration,eval_return_mean\n0,1.0\n1,3.0\n")
+    assert hw1_lesson.dagger_curve(tmp_path) == [1.0, 3.0]

@@ -19,7 +19,8 @@ per-iteration evaluation; the final evaluation excluded).
 Runs go to ``runs/hw1_lesson/<task>_<method>_s<seed>/``; a run whose
 summary.json exists is reused (``--force`` retrains), so an interrupted
 table resumes where it stopped. The table is also written to
-``runs/hw1_lesson/table.md``.
+``runs/hw1_lesson/table.md``, and CS285's DAgger figure, one panel per
+task over the seeds, to ``runs/hw1_lesson/dagger.png``.
 """
 
 from __future__ import annotations
@@ -87,12 +88,70 @@ def run_name(task: str, method: str, seed: int) -> str:
     return f"{task}_{method}_s{seed}"
 
 
-def _last_row(path: Path) -> dict | None:
+def _rows(path: Path) -> list[dict]:
     if not path.exists():
-        return None
+        return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def _last_row(path: Path) -> dict | None:
+    rows = _rows(path)
     return rows[-1] if rows else None
+
+
+def dagger_curve(run_dir: Path) -> list[float]:
+    """A DAgger run's return per iteration: the learner's mean action on the final evaluation's episodes where
+    the log has it (what the table's final return measures), else CS285's sampled-action evaluation."""
+    rows = _rows(run_dir / "log.csv")
+    key = "mean_action_return_mean" if rows and rows[0].get("mean_action_return_mean") else "eval_return_mean"
+    return [float(r[key]) for r in rows]
+
+
+LINE_STYLES = {"bc": ("tab:red", ":"), "bc-long": ("tab:orange", "-."), "bc-data": ("tab:brown", "--")}
+
+
+def figure(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], out: Path, path: Path) -> bool:
+    """CS285's DAgger figure for every task at once, over seeds: DAgger's return per iteration (mean ± std over
+    the seeds), the expert and the BC runs' final returns as horizontal lines. False when no DAgger run is there."""
+    from rlkit.plotting import subplots_grid
+
+    shown = [t for t in tasks if results.get((t, "dagger"))]
+    if not shown:
+        return False
+    fig, axes = subplots_grid(len(shown))
+    for ax, task in zip(axes, shown):
+        runs = results[(task, "dagger")]
+        curves = [dagger_curve(out / run_name(task, "dagger", seed)) for seed in sorted(runs)]
+        length = min(len(c) for c in curves)
+        columns = [[c[i] for c in curves] for i in range(length)]
+        ax.errorbar(range(length), [_mean(col) for col in columns], yerr=[statistics.pstdev(col) for col in columns],
+                    marker="o", capsize=3, color="tab:blue", label="DAgger, per iteration")
+        expert = _mean([r["expert"] for r in runs.values()])
+        ax.axhline(expert, color="tab:green", linestyle="--", label="expert")
+        for method, (color, style) in LINE_STYLES.items():
+            others = results.get((task, method))
+            if others:
+                ax.axhline(_mean([r["return"] for r in others.values()]), color=color, linestyle=style,
+                           label=LABELS[method])
+        ax.set_title(f"{task} (seeds {', '.join(map(str, sorted(runs)))})", fontsize=10)
+        ax.set_xlabel("DAgger iteration")
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:  # every label once, in the order first met
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("BC vs DAgger from 2 expert demonstrations (final returns; DAgger: mean ± std over seeds)")
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return True
 
 
 def _mean(xs: list[float]) -> float:
@@ -196,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "table.md").write_text(text + "\n")
     print(text)
     print(f"table: {out / 'table.md'}")
+    if figure(results, args.tasks, out, out / "dagger.png"):
+        print(f"figure: {out / 'dagger.png'}")
     return 0
 
 
