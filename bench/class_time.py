@@ -5,7 +5,7 @@
 
 Each run grades the same generated class (instructor/classroom.py, fixed seed) from scratch in its
 own course folder (FORCE: nothing is reused), prints the time of every student and of the whole class,
-and checks that the JOBS=2 gradebook export equals the JOBS=1 one. The extrapolation to N students
+and checks that the JOBS=2 gradebook (every grade in gradebook.db) and its CSV export equal the JOBS=1 ones. The extrapolation to N students
 scales the measured grading wall time linearly and adds the class's fixed overhead (course build,
 nbgrader feedback and export, measured as wall time less grading time): overhead + N × grading / students.
 """
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="folder for the class and courses (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from instructor.autograde import ClassRun, autograde
+    from instructor.autograde import ClassRun, autograde, gradebook_snapshot
     from instructor.classroom import make_class
 
     work = args.work or Path(tempfile.mkdtemp(prefix="class_time."))
     make_class(work / "class", args.students, args.seed, only=args.assignment)
-    exports = {}
+    exports, gradebooks = {}, {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
         run = ClassRun(csv=Path())
         start = time.monotonic()
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                         run=run)
         wall = time.monotonic() - start
         exports[jobs] = sorted(Path(csv).read_text().splitlines())
+        gradebooks[jobs] = gradebook_snapshot(work / f"course-jobs{jobs}")
         per = sorted(run.seconds.items())
         grading = sum(s for _, s in per)
         median = statistics.median(s for _, s in per)
@@ -68,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         first = next(iter(exports.values()))
         same = all(rows == first for rows in exports.values())
         print(f"\ngrades.csv identical across JOBS={','.join(map(str, exports))}: {same}")
-        return 0 if same else 1
+        first_book = next(iter(gradebooks.values()))
+        same_book = all(rows == first_book for rows in gradebooks.values())
+        print(f"gradebook.db's {len(first_book)} grades identical across JOBS={','.join(map(str, gradebooks))}: "
+              f"{same_book}")
+        return 0 if same and same_book else 1
     return 0
 
 

@@ -302,6 +302,23 @@ def import_results(course: Path, student: str, assignment: str, results: dict, l
     return total
 
 
+def gradebook_snapshot(course: Path) -> list[tuple]:
+    """Every grade in nbgrader's gradebook as sorted rows (student, assignment, notebook, grade cell, auto score,
+    manual score, max score, needs manual grade): what two gradings of a class must agree on."""
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    rows += [(submission.student_id, assignment.name, notebook.name, grade.name, grade.auto_score,
+                              grade.manual_score, grade.max_score, grade.needs_manual_grade)
+                             for grade in notebook.grades]
+    return sorted(rows, key=repr)
+
+
 class Writer(threading.Thread):
     """The single importer: takes finished jobs from a queue, imports them in order of arrival."""
 

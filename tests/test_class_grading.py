@@ -97,14 +97,16 @@ def fresh_course(template: Path, where: Path) -> Path:
 @pytest.mark.slow
 def test_parallel_and_sequential_runs_give_the_same_gradebook_and_csv(tmp_path, course_template):
     subs = write_students(tmp_path / "subs", 6)
-    csvs = {}
+    csvs, books = {}, {}
     for jobs in (1, 3):
         course = fresh_course(course_template, tmp_path / f"course{jobs}")
         run = ag.ClassRun(csv=Path())
         csvs[jobs] = ag.autograde(subs, course, only=["hw2"], jobs=jobs, command=fake_command, feedback=False,
                                   log=lambda *_: None, run=run)
         assert sorted(run.graded) == [f"s{i:02d}/hw2" for i in range(6)]
+        books[jobs] = ag.gradebook_snapshot(course)
     assert csv_rows(csvs[1]) == csv_rows(csvs[3])
+    assert books[1] == books[3] and len(books[1]) >= 6 and {row[0] for row in books[1]} == {f"s{i:02d}" for i in range(6)}
     scores = {line.split(",")[3]: float(line.split(",")[9]) for line in csv_rows(csvs[3]) if line.startswith("hw2")}
     assert scores == {f"s{i:02d}": expected_total(subs / f"s{i:02d}") for i in range(6)}
     assert len(set(scores.values())) > 1  # the stand-in grades differ: the comparison can tell students apart
