@@ -42,5 +42,6 @@ def save_figure(fig, ax, title: str, path: str | Path, legend_below: bool = Fals
     else:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # a legend under the axes may be wider than the figure: grow the saved image to hold it
+    fig.savefig(path, dpi=110, bbox_inches="tight" if legend_below else None)
     plt.close(fig)
