@@ -171,10 +171,9 @@ def manifest_counts(summary: Summary, manifest: dict) -> list[tuple[str, int, in
 
 # --------------------------------------------------------------------------- the report
 def _plots(summary: Summary, out: Path) -> list[str]:
-    import matplotlib
+    from rlkit.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     written = []
     for assignment, scores in sorted(summary.scores.items()):

@@ -5,26 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def new_figure():
-    """A headless (Agg) figure and axes, sized for a learning curve."""
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(7, 4.5))
+    return plt
+
+
+def new_figure():
+    """A headless (Agg) figure and axes, sized for a learning curve."""
+    return pyplot().subplots(figsize=(7, 4.5))
 
 
 def subplots_grid(n: int, width: float = 5.0, height: float = 3.6):
     """A headless figure with ``n`` panels, two per row; returns the figure and the n axes (extra cells removed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cols = 1 if n == 1 else 2
     rows = -(-n // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.8), squeeze=False)
+    fig, grid = pyplot().subplots(rows, cols, figsize=(width * cols, height * rows + 0.8), squeeze=False)
     cells = [ax for row in grid for ax in row]
     for ax in cells[n:]:
         fig.delaxes(ax)
@@ -33,8 +33,6 @@ def subplots_grid(n: int, width: float = 5.0, height: float = 3.6):
 
 def save_figure(fig, ax, title: str, path: str | Path, legend_below: bool = False) -> None:
     """Title, grid and legend (inside, or under the axes in two columns), then write ``path`` and free the figure."""
-    import matplotlib.pyplot as plt
-
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if legend_below:
@@ -44,4 +42,4 @@ def save_figure(fig, ax, title: str, path: str | Path, legend_below: bool = Fals
     fig.tight_layout()
     # a legend under the axes may be wider than the figure: grow the saved image to hold it
     fig.savefig(path, dpi=110, bbox_inches="tight" if legend_below else None)
-    plt.close(fig)
+    pyplot().close(fig)

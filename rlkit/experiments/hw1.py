@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -163,10 +164,8 @@ def run(cfg, training_loop, run_dir: Path, eval_episodes: int = 10, progress: bo
         row = dict(row)
         if eval_env is not None:
             returns = imitation.evaluate(eval_env, learner["policy"], iteration_eval_episodes, max_length=cfg.ep_len)
-            mean = sum(returns) / len(returns)
-            row.update(mean_action_return_mean=mean,
-                       mean_action_return_std=(sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5,
-                       mean_action_episodes=len(returns))
+            row.update(mean_action_return_mean=statistics.fmean(returns),
+                       mean_action_return_std=statistics.pstdev(returns), mean_action_episodes=len(returns))
         rows.append(row)
         bar.update(1)
         bar.set_postfix(ret=f"{row['eval_return_mean']:.1f}", data=row["buffer_size"])

@@ -114,7 +114,7 @@ LINE_STYLES = {"bc": ("tab:red", ":"), "bc-long": ("tab:orange", "-."), "bc-data
 def figure(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], out: Path, path: Path) -> bool:
     """CS285's DAgger figure for every task at once, over seeds: DAgger's return per iteration (mean ± std over
     the seeds), the expert and the BC runs' final returns as horizontal lines. False when no DAgger run is there."""
-    from rlkit.plotting import subplots_grid
+    from rlkit.plotting import pyplot, subplots_grid
 
     shown = [t for t in tasks if results.get((t, "dagger"))]
     if not shown:
@@ -134,7 +134,9 @@ def figure(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], ou
             if others:
                 ax.axhline(_mean([r["return"] for r in others.values()]), color=color, linestyle=style,
                            label=LABELS[method])
-        ax.set_title(f"{task} (seeds {', '.join(map(str, sorted(runs)))})", fontsize=10)
+        demos = config_for(task, "dagger", min(runs)).n_demos
+        ax.set_title(f"{task}, {demos} demonstration{'s' if demos != 1 else ''} (seeds "
+                     f"{', '.join(map(str, sorted(runs)))})", fontsize=10)
         ax.set_xlabel("DAgger iteration")
         ax.set_ylabel("return")
         ax.grid(alpha=0.3)
@@ -145,12 +147,10 @@ def figure(results: dict[tuple[str, str], dict[int, dict]], tasks: list[str], ou
                 handles.append(h)
                 labels.append(label)
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("BC vs DAgger from 2 expert demonstrations (final returns; DAgger: mean ± std over seeds)")
+    fig.suptitle("BC vs DAgger (BC runs: final returns; DAgger: mean ± std over seeds)")
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
     return True
 
 
