@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rlkit import envs
 from rlkit.policies import GaussianMLPPolicy
 from rlkit.sampling import EnvPool, episode_returns, policy_actor
 from rlkit.trajectory import Trajectory
@@ -117,7 +118,7 @@ def make_env(task: str, max_episode_steps: int | None = None) -> gym.Env:
     if task not in TASKS:
         raise ValueError(f"unknown hw1 task {task!r}; choose one of {', '.join(TASKS)}")
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
-    return gym.make(task, **kwargs)
+    return envs.make(task, **kwargs)
 
 
 def load_task_expert(task: str) -> nn.Module:

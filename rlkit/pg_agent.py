@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rlkit import envs
 from rlkit.policies import CategoricalMLPPolicy, GaussianMLPPolicy, mlp
 from rlkit.sampling import EnvPool, episode_returns, policy_actor, seed_stream
 from rlkit.trajectory import Trajectory
@@ -155,7 +156,7 @@ def _checked(value, name: str, length: int) -> Tensor:
 # --------------------------------------------------------------------------- sampling
 def make_env(cfg: PGConfig) -> gym.Env:
     kwargs = {} if cfg.max_episode_steps is None else {"max_episode_steps": cfg.max_episode_steps}
-    return gym.make(cfg.env, **kwargs)
+    return envs.make(cfg.env, **kwargs)
 
 
 def make_policy(env: gym.Env, hidden=(64, 64)) -> nn.Module:

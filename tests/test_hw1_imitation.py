@@ -21,6 +21,42 @@ from tests.conftest import ROOT, STARTER, grade_problem, make_submission
 HW1_PROBLEMS = [p.name for p in select("hw1")]
 
 
+# --------------------------------------------------------------------------- building environments
+_BUILD = "import sys; sys.path.insert(0, {root!r})\n{code}\nprint('built')"
+
+
+def _build_in_child(tmp_path, code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _BUILD.format(root=str(ROOT), code=code)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_halfcheetah_is_built_without_mujocos_deprecation_notice(tmp_path):
+    """gymnasium's HalfCheetah model trips a MuJoCo deprecation notice on stderr and in MUJOCO_LOG.TXT."""
+    for name in ("plain", "kit"):
+        (tmp_path / name).mkdir()
+    plain = _build_in_child(tmp_path / "plain", "import gymnasium as gym; gym.make('HalfCheetah-v5')")
+    assert "built" in plain.stdout and "settotalmass" in plain.stderr + plain.stdout, \
+        "the notice this test guards against no longer appears: the filter may be unnecessary"
+    for code in ("from rlkit.imitation import make_env; make_env('HalfCheetah-v5')",
+                 "from rlkit.pg_agent import PGConfig, make_env; make_env(PGConfig(env='HalfCheetah-v5'))"):
+        kit = _build_in_child(tmp_path / "kit", code)
+        assert "built" in kit.stdout, kit.stderr
+        assert "settotalmass" not in kit.stderr + kit.stdout
+        assert not (tmp_path / "kit" / "MUJOCO_LOG.TXT").exists()
+
+
+def test_other_mujoco_warnings_while_building_are_still_reported():
+    import mujoco
+
+    from rlkit import envs
+
+    before = mujoco.get_mju_user_warning()
+    with envs.mujoco_compiler_warnings_routed():
+        with pytest.warns(RuntimeWarning, match="MuJoCo: something else went wrong"):
+            mujoco.get_mju_user_warning()("something else went wrong")
+    assert mujoco.get_mju_user_warning() is before
+
+
 # --------------------------------------------------------------------------- the LunarLander expert
 def test_vectorised_expert_equals_gymnasium_heuristic_on_visited_states():
     env = gym.make(FAST_TASK)

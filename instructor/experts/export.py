@@ -31,9 +31,9 @@ DEMO_EP_LEN = 1000
 
 
 def make_env(env_id: str):
-    import gymnasium as gym
+    from rlkit import envs
 
-    return gym.make(env_id)
+    return envs.make(env_id)
 
 
 def actor_to_expert(actor_net: torch.nn.Sequential, env, env_id: str, meta: dict | None = None) -> ExpertPolicy:
