@@ -144,6 +144,22 @@ def test_run_exports_loadable_expert_and_checkpoint(tmp_path):
     assert torch.load(tmp_path / "ckpt" / CKPT_NAME, weights_only=False)["step"] == 300
 
 
+def test_training_curves_are_drawn_from_the_trainers_evaluations(tmp_path, capsys):
+    from instructor.experts import curves
+
+    root = tmp_path / "root"
+    Trainer(tiny(steps=300, eval_every=100), root / "Hopper-v5", tmp_path / "out").run()
+    rows = curves.read_evals(root / "Hopper-v5" / "evals.csv")
+    assert [r["steps"] for r in rows] == [200, 300] and rows[0]["exported"]  # none before learning starts
+    png = tmp_path / "curves.png"
+    assert curves.main(["--ckpt-root", f"tiny run={root}", str(tmp_path / "nothing"), "--out", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+    best = max(rows, key=lambda r: r["mean"])
+    assert f"Hopper-v5 (tiny run): 2 evaluations up to 300 steps; best {best['mean']:.0f}" in capsys.readouterr().out
+    assert curves.main(["--ckpt-root", str(tmp_path / "nothing"), "--out", str(tmp_path / "none.png")]) == 1
+    assert "no evals.csv under" in capsys.readouterr().err and not (tmp_path / "none.png").exists()
+
+
 def test_never_replaces_a_better_recorded_expert(tmp_path):
     out = tmp_path / "out"
     Trainer(tiny(steps=260), tmp_path / "a", out).run()
