@@ -22,6 +22,13 @@ EXPECTED = {
     "gae_ignores_terminated": ("gae", "bootstraps-past-terminal"),
     "gae_lambda_ignored": ("gae", "lambda-ignored"),
     "gae_forward_recursion": ("gae", "gae-forward-recursion"),
+    "rtg_list_not_reversed": ("reward_to_go", "reward-to-go-reversed"),
+    "gae_returns_the_lambda_return": ("gae", "lambda-return-not-advantage"),
+    "gae_delta_subtracts_the_next_value": ("gae", "delta-baseline-off-by-one"),
+    "bc_sum_not_mean": ("bc_loss", "summed-not-averaged"),
+    "bc_sign_flipped": ("bc_loss", "sign-flipped"),
+    "bc_probability_not_log": ("bc_loss", "probability-not-log"),
+    "bc_mean_over_action_dimensions": ("bc_loss", "averaged-over-action-dimensions"),
     "pg_sign_flipped": ("pg_unbiased_full_return", "sign-flipped"),
     "pg_mean_over_time_steps": ("pg_unbiased_full_return", "averaged-over-time-steps"),
 }

@@ -164,15 +164,19 @@ def check_bc_loss(ctx):
         atol = _bc_tolerance(logp)
         if abs(float(got) - float(want)) > atol:
             B = logp.numel()
-            candidates = {"the SUM over the batch instead of the mean": -logp.sum(),
-                          "+mean log π (the sign is flipped: we minimise the NEGATIVE log-likelihood)": logp.mean(),
-                          "the mean of −π(a|o), the probability instead of its log": -logp.exp().mean()}
-            for what, value in candidates.items():
-                if abs(float(got) - float(value)) <= atol and (B > 1 or "SUM" not in what):
+            dims = actions.shape[-1] if actions.dim() == 2 and actions.is_floating_point() else 1
+            candidates = {"the SUM over the batch instead of the mean": ("summed-not-averaged", -logp.sum(), B > 1),
+                          "+mean log π (the sign is flipped: we minimise the NEGATIVE log-likelihood)":
+                              ("sign-flipped", logp.mean(), True),
+                          "the mean of −π(a|o), the probability instead of its log":
+                              ("probability-not-log", -logp.exp().mean(), True),
+                          "the mean over the action dimensions too (an action's log-likelihood is the SUM of its "
+                          "dimensions' log-densities)": ("averaged-over-action-dimensions", want / dims, dims > 1)}
+            for what, (diagnosis, value, telling) in candidates.items():
+                if telling and abs(float(got) - float(value)) <= atol:
                     note(f"your value equals {what}")
                     raise Mismatch(f"bc_loss is wrong: expected {fmt(want)}, got {fmt(got)}, which is {what}",
-                                   diagnosis=("summed-not-averaged" if "SUM" in what else "sign-flipped"
-                                              if "sign" in what else "probability-not-log"))
+                                   diagnosis=diagnosis)
         assert_close(got, want, name="bc_loss", atol=atol)
 
     prop()

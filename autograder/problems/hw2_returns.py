@@ -73,15 +73,19 @@ def _gae_of(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminat
 
 def _recognised(err: Mismatch, got: torch.Tensor, want: torch.Tensor, atol, candidates) -> None:
     """If the wrong answer is exactly one of the classic mistakes (and that mistake gives a different answer
-    than the right one on this input), name it: its diagnosis id and hint replace the generic ones."""
+    than the right one on this input), name it: its diagnosis id and hint replace the generic ones. When two
+    different mistakes give this same answer, the input cannot tell them apart: nothing is named (a wrong
+    hint misleads more than the generic one)."""
     got64, want64 = got.detach().to(torch.float64).cpu(), want.to(torch.float64)
     bound = atol if isinstance(atol, torch.Tensor) else torch.tensor(float(atol), dtype=torch.float64)
+    matches = {}
     for diagnosis, candidate, hint in candidates:
         if candidate.shape != got64.shape or bool(((candidate - want64).abs() <= bound).all()):
             continue
         if bool(((got64 - candidate).abs() <= 2 * bound + 1e-9 * candidate.abs()).all()):
-            err.diagnosis, err.hint = diagnosis, hint
-            return
+            matches.setdefault(diagnosis, hint)
+    if len(matches) == 1:
+        err.diagnosis, err.hint = next(iter(matches.items()))
 
 
 def _return_mistakes(r: torch.Tensor, gamma: float):
@@ -112,10 +116,14 @@ def _reward_to_go_mistakes(r: torch.Tensor, gamma: float):
             ("excludes-current-reward", torch.cat([rtg[1:], rtg.new_zeros(min(T, 1))]), EXCLUDES_CURRENT),
             ("excludes-current-reward", rtg - torch.tensor(x, dtype=torch.float64), EXCLUDES_CURRENT),
             ("full-return-at-every-step", torch.full((T,), float(rtg[0]) if T else 0.0, dtype=torch.float64),
-             "causality: the action at t cannot change rewards before t, so Q̂_t sums only the rewards from t on")]
+             "causality: the action at t cannot change rewards before t, so Q̂_t sums only the rewards from t on"),
+            ("reward-to-go-reversed", rtg.flip(0),
+             "your values are right but in reverse time order: a recursion that runs backwards from T-1 must "
+             "store Q̂_t at index t (or reverse what it collected)")]
 
 
 def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminated: bool):
+    v64 = v.to(torch.float64)
     return [("truncation-as-terminal", _gae_of(r, v, gamma, lam, True),
              "a time limit is not a terminal state: after a truncation V(s_T) = values[T] is bootstrapped; "
              "only a terminated episode has V(s_T) = 0"),
@@ -125,7 +133,14 @@ def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, te
              "this is the λ = 1 estimator (reward-to-go minus V); GAE weighs the k-step advantages by λ: "
              "A_t = δ_t + γλ A_{t+1}"),
             ("gae-forward-recursion", _gae_of(r, v, gamma, lam, terminated, forward=True),
-             "the recursion runs backwards: A_t = δ_t + γλ A_{t+1}, from A_{T-1} = δ_{T-1}")]
+             "the recursion runs backwards: A_t = δ_t + γλ A_{t+1}, from A_{T-1} = δ_{T-1}"),
+            ("lambda-return-not-advantage", _gae_of(r, v, gamma, lam, terminated) + v64[:-1],
+             "this is A_t + V(s_t), the λ-return (the critic's target); the advantage is what the action added "
+             "over the baseline V(s_t): subtract it"),
+            ("delta-baseline-off-by-one", _backward((_deltas(r, v, gamma, terminated) + v64[:-1] - v64[1:]).tolist(),
+                                                    gamma * lam),
+             "the TD error's baseline is the value of the state the action was taken in: "
+             "δ_t = r_t + γ V(s_{t+1}) − V(s_t), not − V(s_{t+1})")]
 
 
 # --------------------------------------------------------------------------- discounted_return
@@ -158,7 +173,8 @@ def check_reward_to_go(ctx):
 
     @GRADER_SETTINGS
     @given(rewards=rewards(), gamma=GAMMA, dtype=DTYPE)
-    @example(rewards=[1.0, 1.0], gamma=0.5, dtype="float64")  # short first: a failure here reads at a glance
+    # short first: a failure here reads at a glance, and each classic mistake gives a different answer on it
+    @example(rewards=[2.0, 1.0], gamma=0.5, dtype="float64")
     @example(rewards=long_rewards(1500), gamma=0.99, dtype="float32")
     @example(rewards=long_rewards(1000), gamma=1.0, dtype="float64")
     def prop(rewards, gamma, dtype):
@@ -210,8 +226,9 @@ def check_gae(ctx):
 
     @GRADER_SETTINGS
     @given(ep=episodes(), gamma=GAMMA, lam=LAMBDA, dtype=DTYPE)
-    @example(ep={"rewards": [1.0], "values": [0.0, 1.0], "terminated": False}, gamma=1.0, lam=1.0, dtype="float64")
-    @example(ep={"rewards": [1.0], "values": [0.0, 1.0], "terminated": True}, gamma=1.0, lam=1.0, dtype="float64")
+    # short first; V(s_0) ≠ 0 and V(s_0) ≠ V(s_1), so that the classic mistakes give different answers
+    @example(ep={"rewards": [1.0], "values": [0.5, 1.0], "terminated": False}, gamma=1.0, lam=1.0, dtype="float64")
+    @example(ep={"rewards": [1.0], "values": [0.5, 1.0], "terminated": True}, gamma=1.0, lam=1.0, dtype="float64")
     @example(ep={"rewards": [1.0, 2.0, -1.0], "values": [0.5, -1.0, 2.0, 1.0], "terminated": False}, gamma=0.9,
              lam=0.8, dtype="float64")
     @example(ep=long_episode(1200, terminated=False), gamma=0.99, lam=0.95, dtype="float32")

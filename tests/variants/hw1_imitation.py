@@ -164,6 +164,17 @@ BUGGY = [
         def bc_loss(policy, observations, actions):
             return torch.tensor(-policy(observations).log_prob(actions).mean().item())
         """, ("bc_loss_gradient",), reason="does not require grad"),
+    Variant("bc_mean_over_action_dimensions", M, """
+        import torch
+        def bc_loss(policy, observations, actions):
+            dist = policy(observations)
+            if actions.dtype == torch.long:
+                return -dist.log_prob(actions).mean()
+            # one Normal per action dimension, then the mean over dimensions too: the
+            # log-likelihood of an action is the SUM of its dimensions' log-densities
+            per_dimension = torch.distributions.Normal(dist.mean, dist.stddev).log_prob(actions)
+            return -per_dimension.mean()
+        """, BC),
     Variant("bc_keepdim_shape", M, """
         def bc_loss(policy, observations, actions):
             return -policy(observations).log_prob(actions).mean().reshape(1)
@@ -334,6 +345,15 @@ CORRECT = [
             terms = [policy(observations[i:i + 1]).log_prob(actions[i:i + 1])[0] for i in range(len(actions))]
             return -torch.stack(terms).sum() / len(terms)
         """, BC + ("bc_loss_gradient",)),
+    Variant("bc_per_dimension_normals_summed", M, """
+        import torch
+        def bc_loss(policy, observations, actions):
+            dist = policy(observations)
+            if actions.dtype == torch.long:
+                return -dist.log_prob(actions).mean()
+            per_dimension = torch.distributions.Normal(dist.mean, dist.stddev).log_prob(actions)
+            return -per_dimension.sum(dim=-1).mean()
+        """, BC),
     Variant("bc_float64_inside", M, """
         import torch
         def bc_loss(policy, observations, actions):

@@ -228,6 +228,45 @@ BUGGY = [
                 out[t] = running
             return (out - out.mean()) / (out.std(unbiased=False) + 1e-8)
         """, RTG),
+    Variant("rtg_list_not_reversed", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            # accumulated backwards into a list, which is then in reverse time order
+            out, running = [], 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out.append(running)
+            return torch.stack(out)
+        """, RTG),
+    Variant("gae_returns_the_lambda_return", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            # A_t + V(s_t) is the critic's TD(λ) target, not the advantage
+            next_values = values[1:].clone()
+            if terminated:
+                next_values[-1] = 0.0
+            deltas = rewards + gamma * next_values - values[:-1]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv + values[:-1]
+        """, GAE),
+    Variant("gae_delta_subtracts_the_next_value", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            next_values = values[1:].clone()
+            if terminated:
+                next_values[-1] = 0.0
+            deltas = rewards + gamma * next_values - values[1:]
+            adv = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = deltas[t] + gamma * lam * running
+                adv[t] = running
+            return adv
+        """, GAE),
 ]
 
 CORRECT = [
@@ -294,5 +333,22 @@ CORRECT = [
                 lastgaelam = delta + gamma * lam * lastgaelam
                 adv[t] = lastgaelam
             return adv
+        """, GAE + ("gae_lambda_one",)),
+    Variant("rtg_list_reversed_at_the_end", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out, running = [], 0.0
+            for r in reversed(rewards.tolist()):
+                running = r + gamma * running
+                out.append(running)
+            return torch.tensor(out[::-1], dtype=rewards.dtype, device=rewards.device)
+        """, RTG),
+    Variant("gae_via_reward_to_go_of_deltas", M, """
+        import torch
+        def generalized_advantages(rewards, values, gamma, lam, terminated):
+            # GAE is the (γλ)-discounted reward-to-go of the TD errors
+            bootstrap = values[-1] * (0.0 if terminated else 1.0)
+            deltas = rewards + gamma * torch.cat([values[1:-1], bootstrap.reshape(1)]) - values[:-1]
+            return discounted_reward_to_go(deltas, gamma * lam)
         """, GAE + ("gae_lambda_one",)),
 ]
