@@ -238,6 +238,14 @@ BUGGY = [
                 out.append(running)
             return torch.stack(out)
         """, RTG),
+    Variant("rtg_cumsum_divided_by_discounts", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            # Σ_{t'≥t} γ^{t'} r_{t'} / γ^t: exact on paper, 0/0 at γ = 0 and error blown up by 1/γ^t
+            discounts = gamma ** torch.arange(rewards.shape[0], dtype=torch.float64)
+            tail = torch.flip(torch.cumsum(torch.flip(discounts * rewards.double(), [0]), 0), [0])
+            return (tail / discounts).to(rewards.dtype)
+        """, ("reward_to_go",), reason="non-finite"),
     Variant("gae_returns_the_lambda_return", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
