@@ -191,7 +191,9 @@ def _diagnose(got: torch.Tensor, want: torch.Tensor, horizon: int, atol: float) 
         return "averaged-over-time-steps", (f"your expectation is ∇J / {horizon} (the horizon): average over "
                                             "trajectories, not over time steps")
     if close(got, torch.zeros_like(want)):
-        return "gradient-is-zero", "your expectation is 0: is the return (or the gradient) detached or zeroed?"
+        return "gradient-is-zero", ("your expectation is 0: is the return (or the gradient) detached or zeroed, "
+                                    "or the weights Q̂_t normalised inside the estimator (a one-step trajectory "
+                                    "normalises to 0; normalising advantages is a training heuristic, not part of ĝ)?")
     return "biased", None
 
 

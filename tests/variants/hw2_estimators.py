@@ -168,6 +168,35 @@ BUGGY = [
                 surrogate = surrogate + logp.sum() * q.detach().sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+    Variant("pg_baseline_only_with_reward_to_go", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                if reward_to_go:
+                    q = discounted_reward_to_go(traj.rewards, gamma)
+                    if baseline is not None:
+                        q = q - baseline(traj.observations)
+                else:
+                    q = discounted_return(traj.rewards, gamma)  # the baseline forgotten on this branch
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_baseline",)),
+    Variant("pg_normalises_advantages_per_trajectory", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            # advantage normalisation is a training heuristic; inside the estimator it changes E[ĝ]
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                q = (q - q.mean()) / (q.std(unbiased=False) + 1e-8)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("pg_unbiased_full_return", "pg_reward_to_go")),
     # ---------------------------------------------------------------- optimal_baseline
     Variant("optimal_baseline_not_squared", M, """
         def optimal_baseline(score_sums, returns):
@@ -184,6 +213,10 @@ BUGGY = [
             g2 = score_sums ** 2
             return (g2 * returns[:, None]).sum(0) / g2.sum(0)
         """, ("optimal_baseline_formula",), reason="nan"),
+    Variant("optimal_baseline_denominator_forgotten", M, """
+        def optimal_baseline(score_sums, returns):
+            return (score_sums ** 2 * returns[:, None]).mean(0)
+        """, ("optimal_baseline_formula", "optimal_baseline_variance")),
     # ---------------------------------------------------------------- importance_weights
     Variant("iw_inverted", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
@@ -233,6 +266,24 @@ BUGGY = [
                 surrogate = surrogate + w * logp.sum() * discounted_return(traj.rewards, gamma)[0]
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("off_policy_unbiased",), reason="per_decision=True"),
+    Variant("off_policy_per_decision_weights_exclusive", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = logp.shape[0]
+                w = importance_weights(logp.detach(), traj.behavior_log_probs, per_decision)
+                if per_decision:  # the weight of the actions BEFORE t' only: r_{t'} also depends on a_{t'}
+                    w = torch.cat([w.new_ones(1), w[:-1]])
+                disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards.to(logp.dtype)
+                if per_decision:
+                    coef = torch.flip(torch.cumsum(torch.flip(disc_r * w, [0]), 0), [0])
+                else:
+                    coef = (w * disc_r.sum()).expand(T)
+                surrogate = surrogate + (logp * coef).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), params))
+        """, ("off_policy_unbiased",) + REF),
     Variant("off_policy_weight_differentiated_too", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
             params = list(policy.parameters())
