@@ -104,10 +104,16 @@ def build_buffer(observations: Tensor, actions: Tensor, buffer_class=None):
     return buffer
 
 
+# The optimizer handed to train_policy runs at half of cfg.learning_rate: a train_policy that ignores it and builds
+# its own (in a real run a new Adam at every call restarts its moment estimates at every DAgger iteration) then
+# takes other steps than the reference, which steps the optimizer it is given.
+GIVEN_OPTIMIZER_LR_SCALE = 0.5
+
+
 def train_policy_call(student, policy_spec: dict, observations: Tensor, actions: Tensor, config: dict,
                       generator_seed: int, global_seed: int) -> dict:
     """One call of the student's ``train_policy(policy, optimizer, buffer, cfg, generator)`` on objects built
-    from the judge's data: the policy, Adam with ``cfg.learning_rate``, a buffer of exactly these pairs, a
+    from the judge's data: the policy, Adam at ``GIVEN_OPTIMIZER_LR_SCALE × cfg.learning_rate``, a buffer of exactly these pairs, a
     generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed`` (another seed),
     so a draw that ignores the generator shows. Returns the final parameters, the returned losses as they are,
     and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample``
@@ -143,7 +149,7 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     policy.zero_grad = WatchedPolicy().zero_grad
     buffer = build_buffer(observations, actions, WatchedBuffer)
     cfg = ImitationConfig(**config)
-    optimizer = WatchedAdam(policy.parameters(), lr=cfg.learning_rate)
+    optimizer = WatchedAdam(policy.parameters(), lr=GIVEN_OPTIMIZER_LR_SCALE * cfg.learning_rate)
     torch.manual_seed(int(global_seed))
     losses = student.train_policy(policy, optimizer, buffer, cfg, given)
     return {"policy": _parameters(policy), "losses": losses, "seen": seen}

@@ -646,6 +646,9 @@ def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> str:
         return ""
     sizes, generators, optimizer_steps = (seen.get("sample_sizes"), seen.get("sample_generators"),
                                           seen.get("optimizer_steps"))
+    if optimizer_steps == 0:
+        return ("an optimizer of its own: the given optimizer took no step (step the optimizer train_policy is "
+                "given; a new Adam at every call restarts its moment estimates at every DAgger iteration)")
     if isinstance(optimizer_steps, int) and optimizer_steps == 2 * steps:
         return f"two optimizer steps on each minibatch ({optimizer_steps} steps for {steps} minibatches)"
     if isinstance(optimizer_steps, int) and optimizer_steps != steps:
@@ -711,6 +714,7 @@ def check_train_policy_matches_reference(ctx):
                            f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
                            f"{found}",
                            diagnosis=("parameters-unchanged" if "did not change at all" in found
+                                      else "own-optimizer" if "an optimizer of its own" in found
                                       else "whole-buffer-as-batch" if "whole buffer" in found
                                       else "two-steps-per-minibatch" if "two optimizer steps" in found
                                       else "wrong-optimizer-step-count" if "optimizer steps were taken" in found

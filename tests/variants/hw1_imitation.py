@@ -302,6 +302,13 @@ BUGGY = [
             train_variant(step="optimizer.step()\n        optimizer.zero_grad()\n"
                                "        bc_loss(policy, obs, act).backward()\n        optimizer.step()"),
             TRAIN_REF, reason="two optimizer steps"),
+    Variant("train_own_optimizer_each_call", M, train_variant(
+        before="optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)  # Adam's moments reset"),
+            TRAIN_REF, reason="an optimizer of its own"),
+    Variant("train_loss_summed_over_steps", M, train_variant(
+        before="total = 0.0", record="float(loss.detach())",
+        step="optimizer.step()\n        total = total + float(loss.detach())").replace(
+        "    return losses", "    return [total] * len(losses)"), TRAIN_REF, reason="expected the loss of step"),
     Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
     Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF,
             reason="never cleared"),
