@@ -227,6 +227,13 @@ BUGGY = [
                     return trajs
                 trajs.append(traj)
         """, ("sample_trajectories",)),
+    Variant("trajectories_counts_episodes_not_steps", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs = []
+            while len(trajs) < min_timesteps:  # episodes counted where env steps are asked for
+                trajs.append(sample_trajectory(env, policy, max_length))
+            return trajs
+        """, ("sample_trajectories",)),
     Variant("trajectories_at_least_one", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -327,6 +334,8 @@ BUGGY = [
     Variant("dagger_replaces_the_data", M, loop_variant(
         add="buffer = ReplayBuffer(cfg.max_replay_buffer_size)\n        buffer.add(paths)"), DAGGER,
             reason="AGGREGATED"),
+    Variant("dagger_adds_the_demonstrations_again", M, loop_variant(
+        add="buffer.add(paths if itr == 0 else list(demonstrations) + paths)"), DAGGER),
     Variant("dagger_single_rollout", M, loop_variant(
         dagger="paths = dagger_relabel(expert, [sample_trajectory(env, policy, cfg.ep_len)])"), DAGGER,
             reason="single rollout"),
