@@ -32,6 +32,18 @@ EXPECTED = {
     "pg_sign_flipped": ("pg_unbiased_full_return", "sign-flipped"),
     "pg_mean_over_time_steps": ("pg_unbiased_full_return", "averaged-over-time-steps"),
 }
+# train_policy's mistakes, named by its hidden check (it replays the reference, so it needs solutions/)
+EXPECTED_HIDDEN = {
+    "train_minibatch_drawn_once": "minibatch-reused",
+    "train_whole_buffer_as_batch": "whole-buffer-as-batch",
+    "train_global_rng": "wrong-generator",
+    "train_wrong_batch_size_field": "wrong-minibatch-size",
+    "train_two_steps_per_minibatch": "two-steps-per-minibatch",
+    "train_own_optimizer_each_call": "own-optimizer",
+    "train_loss_summed_over_steps": "wrong-loss-logged",
+    "train_never_steps": "parameters-unchanged",
+    "train_gradients_never_cleared": "no-zero-grad",
+}
 VARIANTS = {v.name: v for v in collect("BUGGY")}
 
 
@@ -43,3 +55,12 @@ def test_a_classic_mistake_is_named(tmp_path, name):
                            with_reference=False)
     assert result.status == "failed"
     assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{result.details}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HIDDEN))
+def test_a_training_loop_mistake_is_named(tmp_path, name):
+    variant = VARIANTS[name]
+    result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}),
+                           "train_policy_matches_reference")
+    assert result.status == "failed"
+    assert result.diagnosis == EXPECTED_HIDDEN[name], f"{name}: {result.diagnosis}\n{result.details}"

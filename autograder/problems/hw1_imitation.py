@@ -627,12 +627,14 @@ def _reference_module(ctx, function: str):
     return inspect.getmodule(ctx.ref(MODULE, function))
 
 
-def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> str:
-    """What a failing train_policy did, in words: from the first loss (recomputed here with the reference's
-    bc_loss, no training involved) and from what the buffer and the optimizer the child built saw. The verdict
-    never depends on this; it only words the failure."""
+def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> tuple[str, str]:
+    """What a failing train_policy did: (diagnosis id, words), from the first loss (recomputed here with the
+    reference's bc_loss, no training involved) and from what the buffer and the optimizer the child built saw;
+    ("differs-from-reference", "") when none of these explains it. The verdict never depends on this; it only
+    words the failure."""
     from autograder.child_tasks import build_policy
 
+    unexplained = ("differs-from-reference", "")
     spec, observations, actions, config, _, _ = args
     steps = config["train_steps_per_iter"]
     first = _as_number(losses[0]) if losses else None
@@ -640,31 +642,39 @@ def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> str:
         with torch.no_grad():
             whole = float(ctx.ref(MODULE, "bc_loss")(build_policy(spec), observations, actions))
         if abs(first - whole) <= 1e-5 * (1.0 + abs(whole)):
-            return "the whole buffer used as the batch (draw a minibatch of cfg.train_batch_size at every step)"
+            return ("whole-buffer-as-batch",
+                    "the whole buffer used as the batch (draw a minibatch of cfg.train_batch_size at every step)")
     seen = reply.get("seen")
     if not isinstance(seen, dict):
-        return ""
+        return unexplained
     sizes, generators, optimizer_steps = (seen.get("sample_sizes"), seen.get("sample_generators"),
                                           seen.get("optimizer_steps"))
     if optimizer_steps == 0:
-        return ("an optimizer of its own: the given optimizer took no step (step the optimizer train_policy is "
+        return ("own-optimizer",
+                "an optimizer of its own: the given optimizer took no step (step the optimizer train_policy is "
                 "given; a new Adam at every call restarts its moment estimates at every DAgger iteration)")
     if isinstance(optimizer_steps, int) and optimizer_steps == 2 * steps:
-        return f"two optimizer steps on each minibatch ({optimizer_steps} steps for {steps} minibatches)"
+        return ("two-steps-per-minibatch",
+                f"two optimizer steps on each minibatch ({optimizer_steps} steps for {steps} minibatches)")
     if isinstance(optimizer_steps, int) and optimizer_steps != steps:
-        return f"{optimizer_steps} optimizer steps were taken, not one per step ({steps})"
+        return ("wrong-optimizer-step-count",
+                f"{optimizer_steps} optimizer steps were taken, not one per step ({steps})")
     if isinstance(sizes, list) and isinstance(generators, list) and sizes:
         if len(sizes) == 1 and steps > 1:
-            return "one minibatch drawn once and reused at every step (draw a fresh one before each step)"
+            return ("minibatch-reused",
+                    "one minibatch drawn once and reused at every step (draw a fresh one before each step)")
         if any(g != "given" for g in generators):
-            return "minibatches drawn with torch's global RNG (or another generator) instead of the given generator"
+            return ("wrong-generator",
+                    "minibatches drawn with torch's global RNG (or another generator) instead of the given generator")
         if all(n == config["batch_size"] for n in sizes):
-            return (f"minibatches of cfg.batch_size = {config['batch_size']} pairs (the DAgger rollout budget) "
+            return ("wrong-minibatch-size",
+                    f"minibatches of cfg.batch_size = {config['batch_size']} pairs (the DAgger rollout budget) "
                     f"instead of cfg.train_batch_size = {config['train_batch_size']}")
     if seen.get("zero_grads") == 0:
-        return ("gradients that are never cleared (no zero_grad call, on the optimizer or the policy): backward "
+        return ("no-zero-grad",
+                "gradients that are never cleared (no zero_grad call, on the optimizer or the policy): backward "
                 "ADDS to the old gradients, so each step would use the sum of all the steps' gradients so far")
-    return ""
+    return unexplained
 
 
 def _params_close(got: dict, want: dict) -> tuple[str, float] | None:
@@ -702,27 +712,18 @@ def check_train_policy_matches_reference(ctx):
         if off is not None:
             name, diff = off
             if all(torch.equal(got[k], v) for k, v in args[0]["parameters"].items()):
+                diagnosis = "parameters-unchanged"
                 found = (": the policy's parameters did not change at all (no optimizer step moved them: is a step "
                          "taken, on a loss computed with the given policy?)")
             else:
-                what = _train_diagnosis(ctx, args, reply, losses)
+                diagnosis, what = _train_diagnosis(ctx, args, reply, losses)
                 found = f": it looks like {what}" if what else ""
             note(f"steps={case['steps']}, buffer of {case['buffer_size']} pairs, "
                  f"train_batch_size={case['train_batch_size']}, batch_size={case['batch_size']}")
             raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
                            f"reference's by up to {diff:.3g} "
                            f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
-                           f"{found}",
-                           diagnosis=("parameters-unchanged" if "did not change at all" in found
-                                      else "own-optimizer" if "an optimizer of its own" in found
-                                      else "whole-buffer-as-batch" if "whole buffer" in found
-                                      else "two-steps-per-minibatch" if "two optimizer steps" in found
-                                      else "wrong-optimizer-step-count" if "optimizer steps were taken" in found
-                                      else "minibatch-reused" if "reused at every step" in found
-                                      else "wrong-generator" if "global RNG" in found
-                                      else "wrong-minibatch-size" if "(the DAgger rollout budget)" in found
-                                      else "no-zero-grad" if "never cleared" in found
-                                      else "differs-from-reference"))
+                           f"{found}", diagnosis=diagnosis)
         for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
             value = _as_number(g)
             if value is None or abs(value - w) > 1e-3 * (1.0 + abs(w)):

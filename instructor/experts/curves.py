@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 
 from instructor.experts.export import TARGET_RETURNS
-from instructor.experts.train import ckpt_root
-
-TASKS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
+from instructor.experts.train import TRAIN_ORDER, ckpt_root
 
 
 def read_evals(path: Path) -> list[dict]:
@@ -35,7 +33,7 @@ def read_evals(path: Path) -> list[dict]:
     return [by_step[s] for s in sorted(by_step)]
 
 
-def collect(roots: list[Path], labels: list[str] | None = None, tasks=TASKS) -> dict[str, dict[str, list[dict]]]:
+def collect(roots: list[Path], labels: list[str] | None = None, tasks=TRAIN_ORDER) -> dict[str, dict[str, list[dict]]]:
     """{task: {run label: rows}} for every root that holds ``<task>/evals.csv`` with at least one row; a run is
     labelled by ``labels`` (default: the root's folder name)."""
     found: dict[str, dict[str, list[dict]]] = {}
