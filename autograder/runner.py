@@ -67,6 +67,9 @@ def sealed_paths(reference: Reference | None, results: Path | None = None) -> li
 
 
 MIN_PROBLEM_SECONDS = 3.0
+# Where the child's end tells the cause better than the problem's hint does.
+FATAL_HINTS = {"forged-reply": "the grader reads only what its own request loop in the child sends back; code that "
+                               "writes onto the grader's channel fails the problem, whatever it writes"}
 
 
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
@@ -178,7 +181,8 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
                                 f"`python -c \"import {err.module}\"` in your submission folder shows the same error",
                         diagnosis=err.diagnosis)
     except SandboxFatal as err:
-        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {p.hint}", diagnosis=err.kind)
+        hint = FATAL_HINTS.get(err.kind, p.hint)
+        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {hint}", diagnosis=err.kind)
     except (AssertionError, StudentException) as err:
         result = _failure(p, err)
     except Exception as err:  # noqa: BLE001 - a bug in the grader must not hide the other problems

@@ -333,25 +333,35 @@ def test_a_forged_gradient_is_checked_against_the_slope_of_the_students_own_func
 
 # --------------------------------------------------------------------------- forging the reply protocol
 _FORGE = """
-import gc, io, os, pickle, time
-from multiprocessing.connection import Connection
+import gc, io, os, pickle, socket, sys, time
 import torch
+from autograder.sandbox import channel
 
 class Evil:
     def __reduce__(self):
         return (exec, ("import autograder.sandbox.wire as s; s.PWNED = True",))
 
+def _nonce():  # the strongest forger: it found the request being served, and its nonce
+    frame = sys._getframe()
+    while frame is not None:
+        request = frame.f_locals.get("request")
+        if isinstance(request, dict) and "nonce" in request:
+            return request["nonce"]
+        frame = frame.f_back
+
 def discounted_return(rewards, gamma):
-    (conn,) = [o for o in gc.get_objects() if isinstance(o, Connection)]
+    (conn,) = [o for o in gc.get_objects()
+               if isinstance(o, socket.socket) and o.family == socket.AF_UNIX and o.fileno() >= 0]
+    NONCE = _nonce()
     payload = PAYLOAD
-    conn.send_bytes(payload)
+    channel.send_frame(conn, payload)
     time.sleep(600)
 """
 
 
 def _sent(obj) -> str:
-    """A reply as the child's own code would send it (tensors as raw bytes), holding ``obj``."""
-    return f"__import__('autograder.sandbox.wire').sandbox.wire.dumps_reply({obj})"
+    """A reply as the child's own code would send it, holding ``obj``, with its request's nonce."""
+    return f"__import__('autograder.sandbox.wire').sandbox.wire.dumps_reply(dict({obj}, nonce=NONCE))"
 
 
 def _raw(obj) -> str:

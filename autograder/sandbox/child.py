@@ -13,10 +13,10 @@ import functools
 import hashlib
 import importlib
 import os
-import pickle
 import random
 import resource
 import signal
+import socket
 import sys
 import threading
 import time
@@ -26,20 +26,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder.sandbox import isolation, wire
+from autograder.sandbox import channel, isolation, wire
 from autograder.sandbox.wire import failure, pack, tensors_in
 from rlkit.trajectory import Trajectory
 
 DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills a child that ran out of time
 
 
-def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: int, seconds: float,
-               device: str) -> None:
-    """Entry point of the sandboxed child (runs after the fork)."""
-    _redirect_output(output.fileno())
-    output.close()
+def child_main(reply_fd: int, output_fd: int, code_dir: str, home: str, confinement, memory_mb: int,
+               seconds: float, device: str) -> None:
+    """Entry point of the sandboxed child (runs in the fork server's fork): ``reply_fd`` is its end of the socket
+    pair to the judge, ``output_fd`` the pipe its stdout and stderr go to."""
+    _redirect_output(output_fd)
+    os.close(output_fd)
     os.setsid()
-    _close_inherited_fds(keep={conn.fileno(), 1, 2})
+    _close_inherited_fds(keep={reply_fd, 1, 2})
+    conn = socket.socket(fileno=reply_fd)
     isolation.become_subreaper()
     _set_environment(home)
     isolation.apply(confinement, memory_mb, seconds, device)
@@ -49,27 +51,30 @@ def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: i
     _forget_submission_modules(code_dir, confinement.sys_path)
     torch.set_num_threads(1)
     _make_entropy_deterministic()
-    conn.send_bytes(wire.READY)  # the judge starts the problem's clock now, not while the fork server warms up
+    channel.send_frame(conn, wire.READY)  # the judge starts the problem's clock now, not while the server warms up
     modules: dict[str, object] = {}
     while True:
         try:
-            request = pickle.loads(conn.recv_bytes())
+            payload, fds = channel.recv_frame(conn)
+            request, arena = wire.loads_request(payload, fds)
         except (EOFError, OSError):
             return
         if request["op"] == "exit":
             return
         try:
-            reply = _serve(request, modules, code_dir, device, memory_mb)
+            reply = _serve(request, arena, modules, code_dir, device, memory_mb)
         except BaseException as err:  # noqa: BLE001 - the child must always answer
             reply = failure("error", type(err).__name__, str(err)[:500])
+        reply["nonce"] = request["nonce"]
         try:
             payload = wire.dumps_reply(reply)
         except Exception as err:  # noqa: BLE001
-            payload = wire.dumps_reply(failure("error", type(err).__name__,
-                                               f"the returned value could not be sent back: {err}"))
+            payload = wire.dumps_reply({**failure("error", type(err).__name__,
+                                                  f"the returned value could not be sent back: {err}"),
+                                        "nonce": request["nonce"]})
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.send_bytes(payload)
+        channel.send_frame(conn, payload)
 
 
 # --------------------------------------------------------------------------- setting up
@@ -177,7 +182,7 @@ def _seed_everything() -> None:
 
 
 # --------------------------------------------------------------------------- serving requests
-def _serve(request: dict, modules: dict, code_dir: str, device: str, memory_mb: int) -> dict:
+def _serve(request: dict, arena, modules: dict, code_dir: str, device: str, memory_mb: int) -> dict:
     op = request["op"]
     if op == "load":
         return _load(request["module"], request["function"], modules, code_dir)
@@ -187,14 +192,14 @@ def _serve(request: dict, modules: dict, code_dir: str, device: str, memory_mb: 
         from autograder import child_tasks
 
         task = functools.partial(child_tasks.TASKS[request["task"]], modules[request["module"]])
-        return _call(task, request, device, code_dir, memory_mb)
+        return _call(task, request, device, code_dir, memory_mb, arena)
     fn = getattr(modules[request["module"]], request["function"])
     if op == "call":
-        return _call(fn, request, device, code_dir, memory_mb)
+        return _call(fn, request, device, code_dir, memory_mb, arena)
     if op == "map":
         values = []
         for index, (args, kwargs) in enumerate(request["calls"]):
-            reply = _call(fn, {**request, "args": args, "kwargs": kwargs}, device, code_dir, memory_mb)
+            reply = _call(fn, {**request, "args": args, "kwargs": kwargs}, device, code_dir, memory_mb, arena)
             if not reply["ok"]:
                 reply["message"] = f"{reply.get('message', '')} (call {index + 1} of {len(request['calls'])})"
                 return reply
@@ -257,7 +262,7 @@ def _to_device(x, device: str):
     return x
 
 
-def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int) -> dict:
+def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int, arena=None) -> dict:
     args = list(_to_device(request["args"], device))
     kwargs = {k: _to_device(v, device) for k, v in request["kwargs"].items()}
     for index in request.get("grad_wrt", ()):
@@ -281,9 +286,15 @@ def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int) -> dict
     grads = None
     if request.get("grad_wrt"):
         grads = _grads(value, [args[i] for i in request["grad_wrt"]], request.get("cotangent"))
-    # The arguments as the call left them: the judge compares them with what it sent (it decides "mutated").
-    after = [[t.detach() for t in tensors_in(a)] for a in args]
+    # The arguments as the call left them, for the judge to compare with what it sent: a tensor still on the
+    # judge's arena by its slot (the judge reads its values itself), any other by its values.
+    after = [[_slot_or_values(t, arena) for t in tensors_in(a)] for a in args]
     return {"ok": True, "value": pack(value), "after": pack(after), "grads": pack(grads)}
+
+
+def _slot_or_values(t: torch.Tensor, arena):
+    slot = arena.slot_of(t) if arena is not None else None
+    return t.detach() if slot is None else slot
 
 
 def _grads(value, inputs: list[torch.Tensor], cotangent):

@@ -208,6 +208,8 @@ def apply(conf: Confinement, memory_mb: int, seconds: float, device: str) -> Non
         keep = CAP_DAC_READ_SEARCH if conf.mode == "landlock" else None
         _become(conf.ids, keep)
         resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
+    elif sys.platform.startswith("linux") and os.geteuid() == 0:
+        _drop_capabilities()  # GRADER_NO_PRIVDROP=1: the judge's uid, but none of root's powers over its processes
     if conf.mode == "landlock":
         landlock.restrict(list(conf.read), list(conf.write), conf.landlock_abi)
 
@@ -244,6 +246,28 @@ def virtual_size() -> int:
         return int(processes.psutil.Process().memory_info().vms)
     except Exception:  # noqa: BLE001
         return 0
+
+
+_PR_CAPBSET_DROP, _PR_SET_SECUREBITS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
+# SECBIT_NOROOT and SECBIT_NO_SETUID_FIXUP set and locked, SECBIT_KEEP_CAPS locked off: uid 0 regains no capability.
+_SECUREBITS_NOROOT = 0b111111 & ~(1 << 4)
+
+
+def _drop_capabilities() -> None:
+    """A root child that keeps the judge's uid gives up every capability for good (bounding set, ambient set, and
+    the securebits by which uid 0 would get them back on exec): it then stands to the judge as an ordinary user's
+    child stands to an ordinary user's judge, with no CAP_SYS_PTRACE or CAP_DAC_OVERRIDE to reach past it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_SECUREBITS, _SECUREBITS_NOROOT, 0, 0, 0)
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # EINVAL: past the kernel's last capability
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+        raise OSError(ctypes.get_errno(), "capset(no capabilities)")
 
 
 def _become(ids: tuple[int, int], keep_cap: int | None) -> None:

@@ -20,17 +20,17 @@ from __future__ import annotations
 import collections
 import importlib.util
 import os
-import pickle
 import re
 import shutil
 import signal
+import socket
 import stat
 import threading
 import time
 from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox import child, forkserver, isolation, processes, wire
+from autograder.sandbox import channel, child, forkserver, isolation, processes, wire
 from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
                                        SubmissionError)
 from autograder.sandbox.limits import Limits
@@ -205,21 +205,25 @@ class Sandbox:
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, *self.confinement.ids, follow_symlinks=False)
         self._closed = False
-        ctx = forkserver.start()
-        self._conn, child_conn = ctx.Pipe(duplex=True)
-        out_read, out_write = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(
-            target=child.child_main,
-            args=(child_conn, out_write, str(self.code_dir), str(self.home), self.confinement,
-                  self.limits.memory_mb, self.limits.seconds, device),
-            daemon=True,
-        )
+        server = forkserver.start()
+        self._conn, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_read, out_write = os.pipe()
         self._deadline = None  # set when the child is ready: the clock counts student code only
-        self._process.start()
-        child_conn.close()
-        out_write.close()
-        self.output = OutputCapture(os.dup(out_read.fileno()))
-        out_read.close()
+        try:
+            self._process = server.spawn((str(self.code_dir), str(self.home), self.confinement, self.limits.memory_mb,
+                                          self.limits.seconds, device),
+                                         [child_end.fileno(), out_write], STARTUP_SECONDS)
+        except forkserver.ForkServerGone as err:
+            for fd in (out_read, out_write):
+                os.close(fd)
+            child_end.close()
+            self._conn.close()
+            self._closed = True
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise RuntimeError(str(err)) from None
+        child_end.close()
+        os.close(out_write)
+        self.output = OutputCapture(out_read)
 
     # -- requests
     def load(self, module: str, function: str) -> None:
@@ -239,8 +243,7 @@ class Sandbox:
         """
         request = {"op": "call", "module": module, "function": function, "args": args,
                    "kwargs": kwargs or {}, "grad_wrt": grad_wrt, "cotangent": cotangent}
-        reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs)), function)
-        reply["mutated"] = wire.mutated(args, reply.pop("after"))
+        reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs), args), function)
         if reply["mutated"] is None:
             raise SandboxFatal(f"malformed reply to {function}: the arguments as the call left them are missing",
                                "malformed-reply")
@@ -269,41 +272,59 @@ class Sandbox:
 
     def _wait_ready(self, what: str) -> None:
         """Wait for the child to finish confining itself (no student code runs before)."""
-        if not self._conn.poll(STARTUP_SECONDS):
-            self.kill()
-            raise RuntimeError(f"the sandbox did not start within {STARTUP_SECONDS} s")
         try:
-            ready = self._conn.recv_bytes(64)
-        except (EOFError, OSError):
+            ready = channel.read_frame(self._conn, time.monotonic() + STARTUP_SECONDS, len(wire.READY))
+        except channel.FrameTimeout:
+            self.kill()
+            raise RuntimeError(f"the sandbox did not start within {STARTUP_SECONDS} s") from None
+        except (EOFError, OSError, channel.FrameTooLarge):
             raise RuntimeError(f"the sandbox died while starting: {self._death_reason(what)}") from None
         if ready != wire.READY:
             raise RuntimeError("the sandbox sent an unexpected greeting")
         self._deadline = time.monotonic() + self.limits.seconds
 
-    def request(self, request: dict, what: str) -> dict:
+    def request(self, request: dict, what: str, args: tuple | None = None) -> dict:
+        """Send ``request`` and read the reply by the problem's deadline; returns the decoded reply. With ``args``
+        (the call's positional arguments), a successful reply's ``mutated`` lists those the call changed."""
         if self._deadline is None:
             self._wait_ready(what)
         if not self._process.is_alive():
             raise self._died(what)
+        sent = wire.dumps_request({**request, "nonce": os.urandom(16).hex()})
         try:
-            self._conn.send_bytes(wire.dumps_request(request))
-        except (BrokenPipeError, OSError):
+            return self._exchange(sent, what, args)
+        finally:
+            sent.arena.close()
+
+    def _exchange(self, sent: wire.Request, what: str, args: tuple | None) -> dict:
+        try:
+            descriptor = sent.arena.descriptor()
+            channel.send_frame(self._conn, sent.payload, [descriptor] if descriptor is not None else [])
+        except OSError:
             raise self._died(what) from None
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0 or not self._conn.poll(remaining):
+        try:
+            payload = channel.read_frame(self._conn, self._deadline, wire.MAX_REPLY_BYTES)
+        except channel.FrameTimeout as late:
             where = self._where_it_hangs()
             self.kill()
+            part = (f" (its reply stopped after {late.received} of {late.expected} bytes)"
+                    if late.expected is not None else "")
             raise SandboxFatal(f"timed out: the problem's time limit of {self.limits.seconds:g} s ran out while "
-                               f"running {what}" + (f"; your code was at {where}" if where else ""), "time-limit")
-        try:
-            payload = self._conn.recv_bytes(wire.MAX_REPLY_BYTES)
+                               f"running {what}{part}" + (f"; your code was at {where}" if where else ""),
+                               "time-limit") from None
         except EOFError:
             raise self._died(what) from None
-        except OSError:  # more than MAX_REPLY_BYTES, or a broken stream
+        except (OSError, channel.FrameTooLarge):
             self.kill()
             raise SandboxFatal(f"the reply to {what} was unreadable or larger than "
                                f"{wire.MAX_REPLY_BYTES // 2**20} MB", "malformed-reply") from None
-        return wire.decode(payload)
+        reply = wire.decode(payload, sent.nonce)
+        if reply.get("forged"):
+            self.kill()
+            raise SandboxFatal(f"{wire.FORGED} while running {what}", "forged-reply")
+        if reply["ok"] and args is not None:
+            reply["mutated"] = wire.mutated(args, reply.pop("after"), sent)
+        return reply
 
     def _where_it_hangs(self) -> str:
         """Ask the child for a stack dump (faulthandler) and return its innermost frame in the submission."""
@@ -369,7 +390,7 @@ class Sandbox:
             processes.kill_tree(self._process.pid)  # while the child lives, it is the parent of every orphan
         if self._process.is_alive():
             try:
-                self._conn.send_bytes(pickle.dumps({"op": "exit"}))
+                channel.send_frame(self._conn, wire.dumps_request({"op": "exit"}).payload)
                 self._process.join(timeout=1)
             except (BrokenPipeError, OSError):
                 pass

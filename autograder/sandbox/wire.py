@@ -1,18 +1,18 @@
 """What travels between the judge and the child, and how the judge reads it.
 
 Requests (judge → child) are pickled (``dumps_request``): the judge is trusted,
-the child reads them before any student code can change anything. Tensors travel
-as their raw bytes, dtype and shape, rebuilt with one ``frombuffer``: torch's own
-pickling costs about 0.2 ms per tensor, and a batch of 80 trajectories holds 400.
+the child reads them before any student code can change anything. Their tensors
+travel in an arena the judge owns (``arena``): the child builds them on the
+judge's memory, and the judge reads that memory back after the call to see
+what the call wrote into its arguments.
 Replies (child → judge) are packed into tensors, numbers, strings and tagged
-dicts (``pack``); each tensor becomes a ``(RAW_TENSOR, dtype, shape, bytes)``
-tuple, and the whole is pickled (``dumps_reply``). The judge reads it with an
-unpickler that resolves no global at all (``loads_reply``), so a reply can hold
-only containers, numbers, strings and bytes, and can run no code; tensors are
-rebuilt only from a readable dtype, a small shape and exactly the bytes it needs.
+dicts (``pack``), then written in a format of our own (``dumps_reply``) with no
+back-references, no classes and no code: the judge reads it with a bounded
+reader (``loads_reply``) whose cost grows with the reply's length, never more.
 Student code in the child can forge a reply, so ``decode`` checks every field:
 a malformed reply is a failure of the submission, never code run in the judge
-nor an error of the grader.
+nor an error of the grader. Each reply must carry the nonce of its request; one
+that does not was written by something other than the child's request loop.
 
 A failed reply is structured: ``kind`` (not_implemented, error, fatal, load),
 ``type``, ``message`` and, where the student's code is involved, ``function``,
@@ -22,16 +22,17 @@ A failed reply is structured: ``kind`` (not_implemented, error, fatal, load),
 from __future__ import annotations
 
 import io
-import math
+import os
 import pickle
+import struct
 
 import numpy as np
 import torch
 
+from autograder.sandbox import arena
 from rlkit.trajectory import Trajectory
 
 READY = b"sandbox ready"
-MAX_REPLY_BYTES = 256 * 2**20
 TRAJECTORY_FIELDS = ("observations", "actions", "rewards", "terminated", "behavior_log_probs", "final_observation")
 MAX_DEPTH = 8
 
@@ -78,17 +79,33 @@ def tensors_in(x) -> list[torch.Tensor]:
     return []
 
 
-def mutated(sent: tuple, after) -> list[int] | None:
-    """Indices of the arguments whose tensors differ from what the judge sent, comparing the judge's own
-    arguments with the child's ``after`` (None when ``after`` is malformed: a forged reply)."""
+def mutated(sent: tuple, after, request: "Request") -> list[int] | None:
+    """Indices of the arguments whose tensors differ from what the judge sent (None when ``after`` is malformed:
+    a forged reply).
+
+    Every tensor the judge laid out in the request's arena is read back from the judge's own memory: what the call
+    wrote into it is seen whatever the child reports. ``after`` is the child's account of each argument's tensors
+    as the call left them, in ``tensors_in``'s order: an arena slot for a tensor that is still the arena's, or the
+    values of one the call replaced (a reassigned field, a policy converted to another dtype), which only the
+    child can see."""
     if not isinstance(after, list) or len(after) != len(sent):
         return None
     changed = []
     for index, (arg, back) in enumerate(zip(sent, after)):
-        mine = tensors_in(arg)
-        if not isinstance(back, list) or len(back) != len(mine) or not all(isinstance(t, torch.Tensor) for t in back):
+        mine = [t.detach().cpu() for t in tensors_in(arg)]
+        if not isinstance(back, list) or len(back) != len(mine):
             return None
-        if not all(_same(a.detach().cpu(), b) for a, b in zip(mine, back)):
+        written = any(not _same(t, request.arena.read_back(slot)) for t in mine for slot in request.slots(t))
+        replaced = False
+        for original, entry in zip(mine, back):
+            if type(entry) is int:
+                if entry not in request.slots(original):
+                    return None
+            elif isinstance(entry, torch.Tensor):
+                replaced = replaced or not _same(original, entry)
+            else:
+                return None
+        if written or replaced:
             changed.append(index)
     return changed
 
@@ -121,8 +138,7 @@ class NumpyArray:
         return f"<numpy array of shape {list(self.tensor.shape)}>"
 
 
-_READABLE_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
-                    torch.int16, torch.int32, torch.int64, torch.bool}
+_READABLE_DTYPES = set(arena.DTYPES.values())
 
 
 def clean_text(text, limit: int = 500) -> str:
@@ -190,114 +206,217 @@ def short_repr(x, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# --------------------------------------------------------------------------- bytes on the pipe
-RAW_TENSOR = "__raw_tensor__"
-_DTYPES = {str(d).removeprefix("torch."): d for d in _READABLE_DTYPES}
-MAX_TENSOR_DIMS = 16
+# --------------------------------------------------------------------------- requests (judge → child)
+class Request:
+    """A pickled request and the arena holding its tensors (see ``arena``): the judge keeps it until the reply,
+    to read back what the call did to the arguments."""
+
+    def __init__(self, payload: bytes, tensors: arena.Arena, slots_of: dict[tuple, set[int]], nonce: str | None):
+        self.payload, self.arena, self._slots_of, self.nonce = payload, tensors, slots_of, nonce
+
+    def slots(self, t: torch.Tensor) -> set[int]:
+        """The arena slots that hold ``t`` (one of the judge's tensors) as it was sent."""
+        return self._slots_of.get(arena.identity(t), set())
 
 
-def _tensor_bytes(t: torch.Tensor) -> tuple[str, tuple[int, ...], bytes]:
-    x = t.detach().to("cpu")
-    flat = torch.empty(x.numel(), dtype=x.dtype)  # stride 1 whatever x's strides (an expanded tensor has 0s)
-    flat.copy_(x.reshape(-1))
-    data = flat.view(torch.uint8).numpy().tobytes() if x.numel() else b""
-    return str(x.dtype).removeprefix("torch."), tuple(x.shape), data
+class _RequestPickler(pickle.Pickler):
+    def __init__(self, buffer, tensors: arena.Arena, slots_of: dict):
+        super().__init__(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        self._arena, self._slots_of = tensors, slots_of
+
+    def reducer_override(self, obj):
+        if type(obj) is torch.Tensor and obj.layout == torch.strided and not obj.is_conj() and not obj.is_neg() \
+                and obj.grad_fn is None and obj.device.type != "meta" and obj.dtype in _READABLE_DTYPES:
+            slot = self._arena.add(obj)
+            self._slots_of.setdefault(arena.identity(obj), set()).add(slot)
+            offset, dtype, shape = self._arena.slots[slot]
+            return rebuild_request_tensor, (slot, offset, str(dtype).removeprefix("torch."), shape, obj.device.type,
+                                            obj.requires_grad)
+        return NotImplemented
 
 
-def _tensor_from_bytes(dtype: torch.dtype, shape, data: bytes) -> torch.Tensor:
-    if not data:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
+def dumps_request(request) -> Request:
+    buffer, tensors, slots_of = io.BytesIO(), arena.Arena(), {}
+    _RequestPickler(buffer, tensors, slots_of).dump(request)
+    return Request(buffer.getvalue(), tensors, slots_of, request.get("nonce") if isinstance(request, dict) else None)
 
 
-def rebuild_request_tensor(dtype_name: str, shape, data: bytes, device: str, requires_grad: bool) -> torch.Tensor:
-    """A tensor of a request, in the child (trusted data from the judge)."""
-    t = _tensor_from_bytes(getattr(torch, dtype_name), shape, data)
+_child_arena: arena.ChildArena | None = None  # the arena of the request being unpickled (child side)
+
+
+def loads_request(payload: bytes, fds: list[int]):
+    """The child's side: a request, its tensors built on the judge's arena (mapped shared)."""
+    global _child_arena
+    _child_arena = arena.ChildArena(fds[0]) if fds else None
+    for fd in fds[1:]:
+        os.close(fd)
+    return pickle.loads(payload), _child_arena
+
+
+def rebuild_request_tensor(slot: int, offset: int, dtype_name: str, shape, device: str,
+                           requires_grad: bool) -> torch.Tensor:
+    """A tensor of a request, in the child: a view of the judge's arena (moved to ``device`` if not the CPU)."""
+    dtype = getattr(torch, dtype_name)
+    # Only empty tensors leave the arena empty, and then the judge sends no file.
+    t = _child_arena.tensor(slot, offset, dtype, shape) if _child_arena is not None else torch.empty(shape, dtype=dtype)
     if device != "cpu":
         t = t.to(device)
     return t.requires_grad_(True) if requires_grad else t
 
 
-class _RequestPickler(pickle.Pickler):
-    def reducer_override(self, obj):
-        if type(obj) is torch.Tensor and obj.layout == torch.strided and not obj.is_conj() and not obj.is_neg() \
-                and obj.grad_fn is None and obj.device.type != "meta":
-            dtype, shape, data = _tensor_bytes(obj)
-            return rebuild_request_tensor, (dtype, shape, data, obj.device.type, obj.requires_grad)
-        return NotImplemented
-
-
-def dumps_request(request) -> bytes:
-    buffer = io.BytesIO()
-    _RequestPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(request)
-    return buffer.getvalue()
+# --------------------------------------------------------------------------- replies (child → judge)
+# A reply is None, booleans, integers, floats, strings, lists, string-keyed dicts and tensors, in a format of
+# our own rather than pickle's: nothing in it can refer back to an earlier part (pickle's memo lets a few KB stand
+# for a tree that takes minutes to hash, or one large bytes object stand for many), so reading it costs time and
+# memory in proportion to its length, within the budgets below.
+MAX_REPLY_BYTES = 64 * 2**20
+MAX_REPLY_NODES = 500_000
+MAX_WIRE_DEPTH = 4 * MAX_DEPTH
+MAX_TENSOR_DIMS = 16
+_DTYPE_CODES = list(arena.DTYPES)
+_U32, _I64, _F64 = struct.Struct("<I"), struct.Struct("<q"), struct.Struct("<d")
 
 
 def dumps_reply(reply) -> bytes:
-    """A packed reply, as the child sends it: every tensor as raw bytes, the rest plain containers."""
-    def raw(x):
-        if isinstance(x, torch.Tensor):
-            return (RAW_TENSOR, *_tensor_bytes(x))
-        if isinstance(x, dict):
-            return {k: raw(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [raw(v) for v in x]
-        return x
-
-    return pickle.dumps(raw(reply), protocol=pickle.HIGHEST_PROTOCOL)
+    """A packed reply, as the child sends it."""
+    out = bytearray()
+    _encode(reply, out, 0)
+    return bytes(out)
 
 
-class _NoGlobals(pickle.Unpickler):
-    """Containers, numbers, strings and bytes only: any class or function a payload names is refused, so no
-    object of the child's choosing is built and no code runs."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"a reply may not name {module}.{name}")
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("a reply may not hold persistent ids")
-
-
-def loads_reply(payload: bytes):
-    """The child's reply with its tensors rebuilt; raises ValueError (or pickle's errors) if malformed."""
-    return _tensors_back(_NoGlobals(io.BytesIO(payload)).load(), 0)
-
-
-def _tensors_back(x, depth: int):
-    if depth > 4 * MAX_DEPTH:
+def _encode(x, out: bytearray, depth: int) -> None:
+    if depth > MAX_WIRE_DEPTH:
         raise ValueError("too deeply nested")
-    if isinstance(x, dict):
-        return {k: _tensors_back(v, depth + 1) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_tensors_back(v, depth + 1) for v in x]
-    if isinstance(x, tuple):  # pack() sends no tuples: this is a tensor, or a forgery
-        if len(x) != 4 or x[0] != RAW_TENSOR or x[1] not in _DTYPES or not isinstance(x[3], bytes):
+    if x is None:
+        out += b"N"
+    elif x is True or x is False:
+        out += b"T" if x else b"F"
+    elif isinstance(x, int):
+        if -2**63 <= x < 2**63:
+            out += b"i" + _I64.pack(x)
+        else:
+            _encode_text(b"I", str(x), out)
+    elif isinstance(x, float):
+        out += b"f" + _F64.pack(x)
+    elif isinstance(x, str):
+        _encode_text(b"s", x, out)
+    elif isinstance(x, torch.Tensor):
+        dtype = str(x.dtype).removeprefix("torch.")
+        if dtype not in arena.DTYPES or x.dim() > MAX_TENSOR_DIMS:
+            raise ValueError(f"tensor of dtype {dtype} with {x.dim()} dimensions")
+        out += b"X" + bytes([_DTYPE_CODES.index(dtype), x.dim()]) + b"".join(_I64.pack(n) for n in x.shape)
+        pad = -(len(out) + 1) % arena.ALIGN
+        out += bytes([pad]) + bytes(pad) + arena.tensor_bytes(x)
+    elif isinstance(x, (list, tuple)):
+        out += b"l" + _U32.pack(len(x))
+        for v in x:
+            _encode(v, out, depth + 1)
+    elif isinstance(x, dict):
+        out += b"d" + _U32.pack(len(x))
+        for k, v in x.items():
+            _encode_text(b"", str(k), out)  # a key is always a string: no tag
+            _encode(v, out, depth + 1)
+    else:
+        raise TypeError(f"cannot send a {type(x).__name__}")
+
+
+def _encode_text(tag: bytes, text: str, out: bytearray) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    out += tag + _U32.pack(len(data)) + data
+
+
+class _Reader:
+    """Reads a reply from the judge's buffer; every length is checked against what is left of it, so nothing is
+    allocated beyond the payload's own size, and the count of values and the depth are bounded."""
+
+    def __init__(self, payload: bytearray):
+        self.buffer, self.view, self.pos, self.nodes = payload, memoryview(payload), 0, 0
+
+    def take(self, n: int) -> memoryview:
+        if n < 0 or self.pos + n > len(self.view):
+            raise ValueError("truncated reply")
+        self.pos += n
+        return self.view[self.pos - n:self.pos]
+
+    def text(self) -> str:
+        (n,) = _U32.unpack(self.take(4))
+        return str(self.take(n), "utf-8", "replace")
+
+    def value(self, depth: int):
+        self.nodes += 1
+        if self.nodes > MAX_REPLY_NODES or depth > MAX_WIRE_DEPTH:
+            raise ValueError("reply too large or too deeply nested")
+        tag = self.take(1).tobytes()
+        if tag in b"NTF":
+            return {b"N": None, b"T": True, b"F": False}[tag]
+        if tag == b"i":
+            return _I64.unpack(self.take(8))[0]
+        if tag == b"f":
+            return _F64.unpack(self.take(8))[0]
+        if tag == b"s":
+            return self.text()
+        if tag == b"I":
+            digits = self.text()
+            if len(digits) > 400 or not digits.lstrip("-").isdigit():
+                raise ValueError("malformed integer")
+            return int(digits)
+        if tag in (b"l", b"d"):
+            (n,) = _U32.unpack(self.take(4))
+            if n > len(self.view) - self.pos:  # every item takes a byte at least
+                raise ValueError("truncated reply")
+            if tag == b"l":
+                return [self.value(depth + 1) for _ in range(n)]
+            return {self.text(): self.value(depth + 1) for _ in range(n)}
+        if tag == b"X":
+            return self.tensor()
+        raise ValueError("unknown tag")
+
+    def tensor(self) -> torch.Tensor:
+        code, dims = self.take(2)
+        if code >= len(_DTYPE_CODES) or dims > MAX_TENSOR_DIMS:
             raise ValueError("malformed tensor")
-        dtype, shape, data = _DTYPES[x[1]], x[2], x[3]
-        if not (isinstance(shape, tuple) and len(shape) <= MAX_TENSOR_DIMS
-                and all(type(n) is int and 0 <= n < 2**40 for n in shape)):
+        shape = tuple(_I64.unpack(self.take(8))[0] for _ in range(dims))
+        if any(not 0 <= n < 2**40 for n in shape):
             raise ValueError("malformed tensor shape")
-        if math.prod(shape) * torch.empty((), dtype=dtype).element_size() != len(data):
-            raise ValueError("tensor bytes do not match its shape")
-        return _tensor_from_bytes(dtype, shape, data)
-    return x
+        (pad,) = self.take(1)
+        self.take(pad)
+        dtype = arena.DTYPES[_DTYPE_CODES[code]]
+        start = self.pos
+        self.take(arena.nbytes(dtype, shape))  # checks the bytes are there before the product is used
+        return arena.tensor_from(self.buffer, dtype, shape, start)
+
+
+def loads_reply(payload: bytearray):
+    """The child's reply with its tensors rebuilt (views of ``payload``); raises ValueError if malformed."""
+    reader = _Reader(payload if isinstance(payload, bytearray) else bytearray(payload))
+    value = reader.value(0)
+    if reader.pos != len(payload):
+        raise ValueError("trailing bytes")
+    return value
 
 
 # --------------------------------------------------------------------------- reading a reply
 REPLY_KINDS = {"not_implemented", "error", "fatal", "load"}
 
 
-def decode(payload: bytes) -> dict:
+FORGED = ("a reply that the child's request loop did not send: code in the child wrote onto the grader's reply "
+          "channel")
+
+
+def decode(payload: bytearray, nonce: str | None = None) -> dict:
     """Read a child's reply, which student code may have forged.
 
-    ``loads_reply`` builds containers, numbers, strings, bytes and tensors only, so a
+    ``loads_reply`` builds containers, numbers, strings and tensors only, so a
     forged reply cannot run code in the judge; every field is then checked, so a
-    malformed one is a failure of the submission, never an error of the grader."""
+    malformed one is a failure of the submission, never an error of the grader.
+    A reply without ``nonce`` (its request's) is marked ``forged``."""
     try:
         raw = loads_reply(payload)
     except Exception as err:  # noqa: BLE001 - any malformed reply
         return {"ok": False, "kind": "fatal",
                 "message": f"unreadable reply from the child process ({clean_text(str(err), 200)})"}
+    if nonce is not None and (not isinstance(raw, dict) or raw.get("nonce") != nonce):
+        return {"ok": False, "kind": "fatal", "message": FORGED, "forged": True}
     try:
         return _validated(raw)
     except Exception:  # noqa: BLE001
