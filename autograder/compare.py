@@ -12,7 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from autograder.sandbox.wire import NumpyArray, Unsupported
+from autograder.sandbox.wire import TRAJECTORY_FIELDS, NumpyArray, Unsupported
+from rlkit.trajectory import Trajectory
 
 
 def nan_as_inf(t: Tensor) -> Tensor:
@@ -21,8 +22,31 @@ def nan_as_inf(t: Tensor) -> Tensor:
     return torch.where(torch.isnan(t), torch.full_like(t, math.inf), t)
 
 
+def within(got, want, tol) -> bool:
+    """|got − want| ≤ tol at every entry: numbers, or tensors of one shape (any dtypes, compared in float64), with
+    ``tol`` a number or a tensor of one bound per entry. False for a NaN, and for ±inf where ``want`` is finite.
+
+    The one way a check that decides a verdict compares numbers: ``abs(a − b) > tol`` reads "no mistake" for a
+    NaN (every comparison with NaN is False), and torch.allclose raises on two dtypes."""
+    if isinstance(got, Tensor) or isinstance(want, Tensor):
+        g = torch.as_tensor(got).detach().to(device="cpu", dtype=torch.float64)
+        w = torch.as_tensor(want).detach().to(device="cpu", dtype=torch.float64)
+        if g.shape != w.shape:
+            return False
+        bound = tol.detach().to(device="cpu", dtype=torch.float64) if isinstance(tol, Tensor) else float(tol)
+        return bool((nan_as_inf((g - w).abs()) <= bound).all())
+    return abs(float(got) - float(want)) <= tol
+
+
 def same_value(a, b) -> bool:
-    """Equal to the last bit (NaN equal to NaN), through lists, tuples and dicts."""
+    """Equal to the last bit (NaN equal to NaN), through lists, tuples, dicts and a Trajectory's fields; two
+    numpy arrays by their values, two values of an unsupported type by their type."""
+    if isinstance(a, NumpyArray) and isinstance(b, NumpyArray):
+        return same_value(a.tensor, b.tensor)
+    if isinstance(a, Unsupported) and isinstance(b, Unsupported):
+        return a.type_name == b.type_name
+    if isinstance(a, Trajectory) and isinstance(b, Trajectory):
+        return all(same_value(getattr(a, f), getattr(b, f)) for f in TRAJECTORY_FIELDS)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a.shape == b.shape and a.dtype == b.dtype and bool(
             ((a == b) | (a.isnan() & b.isnan())).all() if a.is_floating_point() else (a == b).all())
@@ -66,14 +90,29 @@ def fmt(x, limit: int = 8) -> str:
     return repr(x)
 
 
+DESCRIBED_CHARS = 120
+
+
 def describe(value) -> str:
+    """What a student's function returned, in a few words: its type, and its shape or its first values."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {list(value.shape)}, dtype {str(value.dtype).replace('torch.', '')}"
     if isinstance(value, NumpyArray):
         return f"a numpy array of shape {list(value.tensor.shape)}"
     if isinstance(value, Unsupported):
         return f"a {value.type_name}"
-    return f"{type(value).__name__} {fmt(value)}"
+    if isinstance(value, Trajectory):
+        return "a Trajectory"
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, (int, float)) for v in value):
+        items = ", ".join(describe(v) for v in value[:3]) + (", …" if len(value) > 3 else "")
+        return f"{type(value).__name__} of {len(value)} items ({items})"
+    if isinstance(value, dict):
+        return f"dict with keys {_short(repr(list(value)))}"
+    return f"{type(value).__name__} {_short(fmt(value))}"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= DESCRIBED_CHARS else text[: DESCRIBED_CHARS - 1] + "…"
 
 
 def expect_tensor(value, *, name: str, shape=None, dtype: torch.dtype | None = None,

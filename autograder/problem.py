@@ -80,22 +80,29 @@ def problem(assignment: str, name: str, *, points: float, stubs, hint: str, need
 
 
 class StudentFunction:
-    """A student function, callable from the judge; the call runs in the sandbox."""
+    """A student function, callable from the judge; the call runs in the sandbox. Every value it returns has
+    been through ``autograder.returned.check_returned``: a Trajectory reaches the problem's code with fields
+    of the types its docstring gives, or the problem fails, naming the field and what it held."""
 
     def __init__(self, sandbox: Sandbox, module: str, function: str):
         self.sandbox, self.module, self.function = sandbox, module, function
 
     def __call__(self, *args, **kwargs):
-        return self.sandbox.call(self.module, self.function, args, kwargs)["value"]
+        return self.call(*args, **kwargs)["value"]
 
     def call(self, *args, grad_wrt: tuple[int, ...] = (), cotangent=None, **kwargs) -> dict:
         """The whole reply: ``value``, ``mutated`` argument indices, ``grads``."""
-        return self.sandbox.call(self.module, self.function, args, kwargs, grad_wrt, cotangent)
+        from autograder.returned import check_returned
+
+        reply = self.sandbox.call(self.module, self.function, args, kwargs, grad_wrt, cotangent)
+        check_returned(reply["value"], self.function)
+        return reply
 
     def map(self, calls: list[tuple[tuple, dict]]) -> list:
         """Many calls in one round trip. The first call is made again at the end, with the very same
         objects: a different answer means state carried over between calls, said as such."""
         from autograder.compare import STATE_HINT, Mismatch, same_value
+        from autograder.returned import check_returned
 
         if not calls:
             return []
@@ -103,6 +110,8 @@ class StudentFunction:
         if not isinstance(values, list) or len(values) != len(calls) + 1:
             raise Mismatch(f"{self.function}: the batch of {len(calls)} calls came back malformed",
                            diagnosis="malformed-reply")
+        for value in values:
+            check_returned(value, self.function)
         if not same_value(values[0], values[-1]):
             raise Mismatch(f"{self.function} gave two different answers to the same input (its first call of "
                            f"the batch, made again after the other {len(calls) - 1}): state carried over between "

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt, nan_as_inf, same_value,
-                                tolerance)
+                                tolerance, within)
 from autograder.sandbox.wire import NumpyArray, Unsupported
+from rlkit.trajectory import Trajectory
 
 
 def test_a_wrong_entry_is_named_with_expected_and_got():
@@ -63,6 +64,38 @@ def test_same_value_is_to_the_last_bit_through_containers():
     assert same_value(a, [torch.tensor([1.0, float("nan")]), {"k": (1, 2.0)}])
     assert not same_value(a, [torch.tensor([1.0, 2.0]), {"k": (1, 2.0)}])
     assert not same_value(torch.tensor([1.0]), torch.tensor([1.0], dtype=torch.float64))
+
+
+def test_same_value_reads_what_the_judge_rebuilt_without_raising():
+    """Two equal replies of a type the judge does not accept are the same answer (not state carried over), and
+    two Trajectories compare field by field (a dataclass's == would ask a tensor for its truth value)."""
+    assert same_value(NumpyArray(torch.ones(3)), NumpyArray(torch.ones(3)))
+    assert same_value(Unsupported("generator"), Unsupported("generator"))
+    assert not same_value(Unsupported("generator"), Unsupported("set"))
+    traj = Trajectory(observations=torch.zeros(2, 1), actions=torch.zeros(2), rewards=[1.0, 2.0], terminated=False)
+    assert same_value(traj, Trajectory(torch.zeros(2, 1), torch.zeros(2), [1.0, 2.0], False))
+    assert not same_value(traj, Trajectory(torch.zeros(2, 1), torch.ones(2), [1.0, 2.0], False))
+
+
+def test_within_never_passes_a_nan_nor_an_inf_where_a_number_is_expected():
+    assert within(1.0, 1.5, 0.5) and not within(1.0, 1.6, 0.5)
+    for bad in (math.nan, math.inf, -math.inf):
+        assert not within(bad, 1.0, 1e30)
+        assert not within(torch.tensor([1.0, bad]), torch.tensor([1.0, 1.0]), 1e30)
+    assert not within(torch.tensor([math.inf]), torch.tensor([math.inf]), 1e30)
+
+
+def test_within_compares_any_dtypes_and_refuses_other_shapes():
+    assert within(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0]), 0.0)
+    assert within(torch.tensor([1, 2]), torch.tensor([1.0, 2.5]), torch.tensor([0.0, 0.5]))
+    assert not within(torch.zeros(2, 1), torch.zeros(2), 1.0)
+
+
+def test_describe_says_what_came_back_in_a_few_words():
+    traj = Trajectory(observations=torch.zeros(2, 1), actions=torch.zeros(2), rewards=torch.zeros(2), terminated=False)
+    assert describe([traj, traj]) == "list of 2 items (a Trajectory, a Trajectory)"
+    assert describe({"rewards": torch.zeros(2)}) == "dict with keys ['rewards']"
+    assert describe(10 ** 400).startswith("int 1000") and len(describe(10 ** 400)) < 130
 
 
 def test_the_results_table_fits_every_problem_id():

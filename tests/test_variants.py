@@ -22,6 +22,8 @@ def test_buggy_variant_is_caught(tmp_path, variant):
         assert "hint:" in result.details or "timed out" in result.reason, result.details
         if variant.reason:
             assert variant.reason in result.reason or variant.reason in result.details, result.details
+        if variant.diagnosis:
+            assert result.diagnosis == variant.diagnosis, (result.diagnosis, result.reason)
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=lambda v: v.id)

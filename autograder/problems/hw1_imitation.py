@@ -35,9 +35,10 @@ import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from autograder.compare import (Mismatch, assert_close, expect_tensor, expect_unmodified, fmt,
-                                load_checked_parameters, tolerance)
+from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt,
+                                load_checked_parameters, tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
+from autograder.returned import as_count, as_number
 from rlkit.trajectory import Trajectory
 
 MODULE = "hw1.imitation"
@@ -69,8 +70,6 @@ def _seeded(seed: int, build):
 
 def _is_traj(value, name: str) -> Trajectory:
     if not isinstance(value, Trajectory):
-        from autograder.compare import describe
-
         raise Mismatch(f"{name} should return an rlkit.trajectory.Trajectory, but returned {describe(value)}",
                        diagnosis="wrong-type")
     return value
@@ -162,7 +161,7 @@ def check_bc_loss(ctx):
         got = expect_tensor(reply["value"], name="bc_loss", shape=[])
         want, logp = expected_bc_loss(policy, obs, actions)
         atol = _bc_tolerance(logp)
-        if abs(float(got) - float(want)) > atol:
+        if not within(got, want, atol):
             B = logp.numel()
             dims = actions.shape[-1] if actions.dim() == 2 and actions.is_floating_point() else 1
             candidates = {"the SUM over the batch instead of the mean": ("summed-not-averaged", -logp.sum(), B > 1),
@@ -173,7 +172,7 @@ def check_bc_loss(ctx):
                           "the mean over the action dimensions too (an action's log-likelihood is the SUM of its "
                           "dimensions' log-densities)": ("averaged-over-action-dimensions", want / dims, dims > 1)}
             for what, (diagnosis, value, telling) in candidates.items():
-                if telling and abs(float(got) - float(value)) <= atol:
+                if telling and within(got, value, atol):
                     note(f"your value equals {what}")
                     raise Mismatch(f"bc_loss is wrong: expected {fmt(want)}, got {fmt(got)}, which is {what}",
                                    diagnosis=diagnosis)
@@ -381,8 +380,6 @@ def check_sample_trajectories(ctx):
         reply = ctx.student(MODULE, "sample_trajectories").call(env, policy, min_timesteps, max_length)
         value = reply["value"]
         if not isinstance(value, (list, tuple)):
-            from autograder.compare import describe
-
             raise Mismatch(f"sample_trajectories should return a list of Trajectory, got {describe(value)}",
                            diagnosis="wrong-type")
         judge_env = ScriptedEnv(schedule, discrete=discrete, obs_dim=3)
@@ -460,8 +457,6 @@ def check_dagger_relabel(ctx):
         expect_unmodified(reply, "dagger_relabel", ["expert", "trajectories"])
         value = reply["value"]
         if not isinstance(value, (list, tuple)) or len(value) != len(trajs):
-            from autograder.compare import describe
-
             raise Mismatch(f"dagger_relabel should return a list of {len(trajs)} Trajectory (one per input), "
                            f"got {describe(value)}", diagnosis="wrong-type")
         for k, (got, old) in enumerate(zip(value, trajs)):
@@ -473,15 +468,15 @@ def check_dagger_relabel(ctx):
                          atol=1e-6, label="step, dim", diagnosis="observations-changed")
             labels = expect_tensor(got.actions, name=f"{name}: actions", shape=list(old.actions.shape))
             want = expert(old.observations)
-            if not torch.allclose(labels, want, atol=1e-4):
-                if torch.allclose(labels, old.actions, atol=1e-6):
+            if not within(labels, want, 1e-4):
+                if within(labels, old.actions, 1e-6):
                     raise Mismatch(f"{name}: the actions are still the learner's actions {fmt(old.actions)}; "
                                    f"expected the expert's labels {fmt(want)}", diagnosis="learner-actions-kept")
-                if T > 1 and torch.allclose(labels[:-1], want[1:], atol=1e-4):
+                if T > 1 and within(labels[:-1], want[1:], 1e-4):
                     raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t+1), the next observation; "
                                    f"expected its action in o_t: {fmt(want)}, got {fmt(labels)}",
                                    diagnosis="expert-label-off-by-one")
-                if T > 1 and torch.allclose(labels[1:], want[:-1], atol=1e-4):
+                if T > 1 and within(labels[1:], want[:-1], 1e-4):
                     raise Mismatch(f"{name}: actions[t] is the expert's action in o_(t-1), the previous "
                                    f"observation; expected its action in o_t: {fmt(want)}, got {fmt(labels)}",
                                    diagnosis="expert-label-off-by-one")
@@ -559,20 +554,7 @@ def build_train_policy_case(case: dict) -> tuple:
     return spec, observations, actions, config, case["generator_seed"], case["global_seed"]
 
 
-def _as_number(x):
-    """A returned loss as a float, or None when it is not a number (a 1-element tensor counts, for comparison)."""
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, (int, float)):
-        return float(x)
-    if isinstance(x, torch.Tensor) and x.numel() == 1 and x.is_floating_point():
-        return float(x.reshape(()))
-    return None
-
-
 def _checked_losses(losses, steps: int) -> list:
-    from autograder.compare import describe
-
     if not isinstance(losses, (list, tuple)):
         raise Mismatch(f"train_policy should return a list of {steps} losses (one per step), got {describe(losses)}",
                        diagnosis="wrong-type")
@@ -637,11 +619,11 @@ def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> tuple[str, 
     unexplained = ("differs-from-reference", "")
     spec, observations, actions, config, _, _ = args
     steps = config["train_steps_per_iter"]
-    first = _as_number(losses[0]) if losses else None
+    first = as_number(losses[0]) if losses else None
     if first is not None:
         with torch.no_grad():
             whole = float(ctx.ref(MODULE, "bc_loss")(build_policy(spec), observations, actions))
-        if abs(first - whole) <= 1e-5 * (1.0 + abs(whole)):
+        if within(first, whole, 1e-5 * (1.0 + abs(whole))):
             return ("whole-buffer-as-batch",
                     "the whole buffer used as the batch (draw a minibatch of cfg.train_batch_size at every step)")
     seen = reply.get("seen")
@@ -680,10 +662,8 @@ def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> tuple[str, 
 def _params_close(got: dict, want: dict) -> tuple[str, float] | None:
     """The first parameter (name, largest difference) outside the tolerance, or None."""
     for name, w in want.items():
-        g = got[name].to(torch.float64)
-        w = w.to(torch.float64)
-        excess = (g - w).abs() - (TRAIN_PARAM_ATOL + TRAIN_PARAM_RTOL * w.abs())
-        if bool((excess > 0).any()):
+        g, w = got[name].to(torch.float64), w.to(torch.float64)
+        if not within(g, w, TRAIN_PARAM_ATOL + TRAIN_PARAM_RTOL * w.abs()):
             return name, float((g - w).abs().max())
     return None
 
@@ -725,10 +705,10 @@ def check_train_policy_matches_reference(ctx):
                            f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
                            f"{found}", diagnosis=diagnosis)
         for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
-            value = _as_number(g)
-            if value is None or abs(value - w) > 1e-3 * (1.0 + abs(w)):
-                raise Mismatch(f"train_policy: losses[{k}] is {g!r}, expected the loss of step {k}'s minibatch "
-                               f"before that step, {w:.6g}", diagnosis="wrong-loss-logged")
+            value = as_number(g)
+            if value is None or not within(value, w, 1e-3 * (1.0 + abs(w))):
+                raise Mismatch(f"train_policy: losses[{k}] is {describe(g)}, expected the loss of step {k}'s "
+                               f"minibatch before that step, {w:.6g}", diagnosis="wrong-loss-logged")
 
     prop()
 
@@ -806,10 +786,6 @@ def _reference_dagger(ctx, args: tuple) -> dict:
         np.random.set_state(state)
 
 
-def _counts(value) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
-
-
 def _follows_expert(observations: torch.Tensor) -> bool:
     """Whether consecutive steps of these DriftEnv observations moved x by the expert's action:
     x' = x + 0.5·clip(a*)."""
@@ -857,7 +833,7 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
     previous_calls, previous_obs = 0, None
     for i, it in enumerate(its):
         where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
-        calls = _counts(it.get("env_calls"))
+        calls = as_count(it.get("env_calls"))
         made = None if calls is None else calls - previous_calls
         if i == 0 and made not in (None, 0):
             raise Mismatch(f"run_training_loop: iteration 0 took {made} env steps; it trains on the demonstrations "
@@ -876,12 +852,12 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
                            diagnosis=("learner-never-rolled-out" if made == 0 else "single-rollout-per-iteration"
                                       if made == ep_len else "wrong-rollout-budget"))
         previous_calls = calls if calls is not None else previous_calls
-        env_steps = _counts(it.get("env_steps"))
+        env_steps = as_count(it.get("env_steps"))
         if env_steps != i * per_iter:
             raise Mismatch(f"run_training_loop: the log's env_steps after {where} is {it.get('env_steps')!r}, "
                            f"expected {i * per_iter} (the learner's env steps so far)", diagnosis="wrong-env-steps-logged")
         want_size = demo_steps + i * per_iter
-        size = _counts(it.get("buffer_size"))
+        size = as_count(it.get("buffer_size"))
         if size != want_size:
             if i > 0 and size == per_iter:
                 why = "it holds only this iteration's data: the data set must be AGGREGATED (added to), not replaced"
@@ -958,7 +934,7 @@ def compare_dagger(got: dict, want: dict, spec: dict) -> None:
         params = load_checked_parameters(build_policy(spec), it.get("policy"), DAGGER_HINT).state_dict()
         for name, w in ref["policy"].items():
             g, w64 = params[name].to(torch.float64), w.to(torch.float64)
-            if bool(((g - w64).abs() > DAGGER_PARAM_ATOL + DAGGER_PARAM_RTOL * w64.abs()).any()):
+            if not within(g, w64, DAGGER_PARAM_ATOL + DAGGER_PARAM_RTOL * w64.abs()):
                 what = ("trained on the demonstrations only" if i == 0
                         else "trained on the aggregated data set (the demonstrations and every relabelled rollout)")
                 raise Mismatch(f"run_training_loop: after {where} the policy's parameter {name} differs from the "
@@ -1099,7 +1075,8 @@ def _train_policy_facts(ctx) -> str:
     if not isinstance(seen, dict):
         return ""
     steps = TRAIN_POLICY_EXAMPLE["steps"]
-    sizes = seen.get("sample_sizes") if isinstance(seen.get("sample_sizes"), list) else []
+    recorded = seen.get("sample_sizes")
+    sizes = [n for n in recorded if type(n) is int] if isinstance(recorded, list) else []  # sorted(set()) below
     generators = seen.get("sample_generators") if isinstance(seen.get("sample_generators"), list) else []
     parts = [f"{seen.get('optimizer_steps')} optimizer step(s)", f"{seen.get('zero_grads')} zero_grad call(s)",
              f"{len(sizes)} minibatch(es) drawn" + (f" of {sorted(set(sizes))} pairs" if sizes else "")]

@@ -21,7 +21,7 @@ from hypothesis import example, given, note, reject
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt, nan_as_inf,
-                                sum_tolerance)
+                                sum_tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
@@ -123,17 +123,19 @@ def shrink_budget(seconds: float = SHRINK_SECONDS):
 FD_STEP = 1e-4
 
 
-def check_slope(fn, x: torch.Tensor, rest: tuple, kwargs: dict, cotangent, grad: torch.Tensor, name: str) -> None:
+def check_slope(fn, x: torch.Tensor, rest: tuple, kwargs: dict, cotangent, grad: torch.Tensor, name: str,
+                shape: list[int]) -> None:
     """The gradient the child reported, checked in the judge against the student's own function values:
     the central difference (f(x + εd) − f(x − εd)) / 2ε of ⟨c, f⟩ along two fixed directions d must match
-    ⟨grad, d⟩. Tolerance 1e-3 of the magnitudes involved: far above float64 rounding (and float32 inside,
-    ≈ 6e-8 · |f| / ε), far below a gradient that is not the function's."""
+    ⟨grad, d⟩, each value f(x ± εd) of the ``shape`` f(x) has. Tolerance 1e-3 of the magnitudes involved: far
+    above float64 rounding (and float32 inside, ≈ 6e-8 · |f| / ε), far below a gradient that is not the
+    function's."""
     x64 = x.to(F64)
     directions = [torch.ones_like(x64), torch.cos(torch.arange(x64.numel(), dtype=F64) * 1.7).reshape(x64.shape)]
     calls = [((x64 + s * FD_STEP * d, *rest), kwargs) for d in directions for s in (1.0, -1.0)]
     values = fn.map(calls)
     for k, d in enumerate(directions):
-        plus, minus = (expect_tensor(v, name=name).to(F64) for v in values[2 * k: 2 * k + 2])
+        plus, minus = (expect_tensor(v, name=name, shape=shape).to(F64) for v in values[2 * k: 2 * k + 2])
         weight = torch.ones_like(plus) if cotangent is None else cotangent.to(F64)
         slope = float(((plus - minus) * weight).sum()) / (2 * FD_STEP)
         claimed = float((grad.to(F64) * d).sum())
@@ -377,8 +379,8 @@ def check_pg_baseline(ctx):
         if shared:  # the same values from a constant baseline: any difference is a gradient through b
             constant = _tabular_values(_map_pg(ctx, mdp, trajs, baseline=TabularBaseline(b), **kwargs),
                                        "policy_gradient", (S, A), ctx.device)
-            gap = float((with_b - constant).abs().max())
-            if gap > _atol(_scale(e, b)):
+            if not within(with_b, constant, _atol(_scale(e, b))):
+                gap = float(nan_as_inf((with_b - constant).abs()).max())
                 raise Mismatch(f"policy_gradient changes (by up to {gap:.4g}) when the baseline shares the policy's "
                                "parameters, although it takes the same values b(s) as a constant one: the gradient "
                                "flows through the baseline", SHARED_BASELINE_HINT, "gradient-through-baseline")
@@ -591,11 +593,15 @@ def check_importance_weights_grad(ctx):
             raise Mismatch(f"no gradient flows from {name} to target_log_probs: {grads}",
                            "the off-policy gradient differentiates through the weights: keep w a torch function of "
                            "target_log_probs (no .detach(), .item(), numpy or torch.tensor(...) re-wrapping)", "no-gradient")
+        if not isinstance(grads, list) or len(grads) != 1:
+            raise Mismatch(f"the reply to {name} came back malformed: {describe(grads)} where the gradient with "
+                           "respect to target_log_probs was expected", diagnosis="malformed-reply")
         g = grads[0]
         if isinstance(g, str):
             raise Mismatch(f"no gradient flows from {name} to target_log_probs: {g}", diagnosis="no-gradient")
         g = expect_tensor(g, name=f"the gradient of {name}", shape=[T])
-        check_slope(ctx.student(MODULE, "importance_weights"), lp, (lq,), {"per_decision": per_decision}, c, g, name)
+        check_slope(ctx.student(MODULE, "importance_weights"), lp, (lq,), {"per_decision": per_decision}, c, g, name,
+                    [T] if per_decision else [])
         w = _log_w(case["target"], case["behavior"], per_decision).exp()
         if per_decision:
             want = torch.flip(torch.cumsum(torch.flip(c * w, [0]), 0), [0])
@@ -732,9 +738,8 @@ def check_pg_gaussian_monte_carlo(ctx):
     want = MC_LENGTH * mean  # ∇J, J = E[Σ_{t<T} r_t]
     radius = 2 * (MC_LENGTH * var / MC_GROUPS_TRAJ).sqrt() + _atol(float(want.abs().max()) + 10.0)
     got = groups.median(0).values
-    err = (got - want).abs()
-    d = int((err / radius).argmax())
-    if float(err[d]) > float(radius[d]):
+    if not within(got, want, radius):
+        d = int((nan_as_inf((got - want).abs()) / radius).argmax())
         names = [f"weight[{i}, {j}]" for i in range(2) for j in range(3)] + ["bias[0]", "bias[1]"] + \
                 ["log_std[0]", "log_std[1]"]
         raise Mismatch(

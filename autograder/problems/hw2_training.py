@@ -26,6 +26,7 @@ import torch
 
 from autograder.compare import Mismatch, load_checked_parameters
 from autograder.problem import problem
+from autograder.returned import as_count, as_number
 
 MODULE = "hw2.returns"
 ENV = "CartPole-v1"
@@ -63,16 +64,24 @@ def judge_evaluation(policy) -> list[float]:
 
 
 def _curve(env_steps, returns) -> str:
-    """A few points of the learning curve, for the failure message."""
-    try:
-        pairs = list(zip(env_steps.tolist(), returns.tolist()))
-    except AttributeError:
+    """A few points of the learning curve, for the failure message (the child sends it: any value may come)."""
+    if not all(isinstance(x, torch.Tensor) and x.dim() == 1 for x in (env_steps, returns)):
+        return "(no learning curve)"
+    pairs = [(as_count(s), as_number(r)) for s, r in zip(env_steps.tolist(), returns.tolist())]
+    if any(s is None or r is None for s, r in pairs):
         return "(no learning curve)"
     if not pairs:
         return "(no updates)"
     every = max(1, len(pairs) // 8)
     shown = pairs[::every] + ([pairs[-1]] if (len(pairs) - 1) % every else [])
-    return ", ".join(f"{int(s)}: {r:.0f}" for s, r in shown)
+    return ", ".join(f"{s}: {r:.0f}" for s, r in shown)
+
+
+def _steps_used(env_steps) -> int:
+    """The env steps the run took: the last point of its curve (0 when there is no readable curve)."""
+    if isinstance(env_steps, torch.Tensor) and env_steps.dim() == 1 and len(env_steps):
+        return as_count(env_steps[-1].item()) or 0
+    return 0
 
 
 @problem("hw2", "cartpole_training", points=5, slow=True, seconds=600, hint=HINT,
@@ -94,8 +103,7 @@ def check_cartpole_training(ctx):
         returns = judge_evaluation(policy_from_parameters(reply.get("policy")))
         mean = sum(returns) / len(returns)
         steps = reply.get("env_steps")
-        used = int(steps[-1]) if isinstance(steps, torch.Tensor) and steps.numel() else 0
-        attempts.append(f"training seed {seed}: {used} env steps, then {mean:.1f} average return over "
+        attempts.append(f"training seed {seed}: {_steps_used(steps)} env steps, then {mean:.1f} average return over "
                         f"{EVAL_EPISODES} greedy evaluation episodes (min {min(returns):.0f}); training curve "
                         f"(env steps: batch average return) {_curve(steps, reply.get('return_mean'))}")
         ctx.notes.append(attempts[-1])

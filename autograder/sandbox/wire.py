@@ -45,10 +45,13 @@ def pack(x, depth: int = 0):
     if isinstance(x, torch.Tensor):
         if x.layout != torch.strided:
             return {"__unsupported__": f"tensor with layout {x.layout} (return a dense tensor)"}
+        if x.dtype not in _READABLE_DTYPES:  # the reply could not carry it: say what it was
+            return {"__unsupported__": f"tensor of dtype {str(x.dtype).removeprefix('torch.')} (return a real tensor)"}
         data = torch.zeros(x.shape, dtype=x.dtype) if x.device.type == "meta" else x.detach().to("cpu")
         return {"__tensor__": data.contiguous(), "device": x.device.type, "requires_grad": bool(x.requires_grad)}
     if isinstance(x, Trajectory):
-        return {"__trajectory__": {f: pack(getattr(x, f), depth + 1) for f in TRAJECTORY_FIELDS}}
+        return {"__trajectory__": {f: pack(getattr(x, f), depth + 1) if hasattr(x, f)
+                                   else {"__unsupported__": "missing field"} for f in TRAJECTORY_FIELDS}}
     if isinstance(x, np.ndarray):
         if x.dtype.kind in "biuf":
             return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(x)).clone()}
@@ -62,7 +65,8 @@ def pack(x, depth: int = 0):
         return {tag: [pack(v, depth + 1) for v in x]}
     if isinstance(x, dict) and all(isinstance(k, str) for k in x):
         return {"__dict__": {k: pack(v, depth + 1) for k, v in x.items()}}
-    return {"__unsupported__": type(x).__name__}
+    kind = type(x).__module__
+    return {"__unsupported__": type(x).__qualname__ if kind == "builtins" else f"{kind}.{type(x).__qualname__}"}
 
 
 def tensors_in(x) -> list[torch.Tensor]:

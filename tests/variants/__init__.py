@@ -21,6 +21,7 @@ class Variant:
     source: str
     problems: tuple[str, ...]  # buggy: must fail each; correct: must pass each
     reason: str = ""  # buggy only: a phrase the failure reason must contain
+    diagnosis: str = ""  # buggy only: the diagnosis id every listed problem must give
 
     @property
     def id(self) -> str:

@@ -179,6 +179,13 @@ BUGGY = [
         def bc_loss(policy, observations, actions):
             return -policy(observations).log_prob(actions).mean().reshape(1)
         """, BC, reason="shape"),
+    Variant("bc_nan_for_a_batch_of_one", M, """
+        def bc_loss(policy, observations, actions):
+            logp = policy(observations).log_prob(actions)
+            n = logp.shape[0]
+            # the sum over n - 1 (as an unbiased estimate), rescaled: right for n > 1, 0 · inf = nan for n = 1
+            return -logp.sum() / (n - 1) * (n - 1) / n
+        """, BC, diagnosis="non-finite"),
     # ---------------------------------------------------------------- sample_trajectory
     Variant("truncation_treated_as_termination", M,
             sample_variant(flags="terminated = terminated or truncated"), ROLL, reason="time limit"),
@@ -216,6 +223,13 @@ BUGGY = [
             return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
                               rewards=torch.tensor(rewards), terminated=bool(any(dones[:-1])))
         """, ("sample_trajectory",), reason="terminated"),
+    # The fields of a returned Trajectory are checked for their types before anything reads them (len included).
+    Variant("sample_rewards_left_a_list", M,
+            sample_variant().replace("rewards=torch.tensor(rewards, dtype=torch.float32)", "rewards=rewards"), ONE,
+            reason="rewards is list", diagnosis="wrong-type"),
+    Variant("sample_actions_as_numpy", M,
+            sample_variant().replace("actions=torch.stack(actions)", "actions=torch.stack(actions).numpy()"), ROLL,
+            reason="actions is a numpy array", diagnosis="wrong-type"),
     # ---------------------------------------------------------------- sample_trajectories
     Variant("trajectories_stop_one_short", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
@@ -271,6 +285,34 @@ BUGGY = [
                 steps += len(traj)
             return trajs
         """, ("sample_trajectories",), reason="reset"),
+    Variant("trajectories_rewards_as_lists", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while steps < min_timesteps:
+                traj = sample_trajectory(env, policy, max_length)
+                steps += traj.observations.shape[0]
+                trajs.append(Trajectory(observations=traj.observations, actions=traj.actions,
+                                        rewards=traj.rewards.tolist(), terminated=traj.terminated))
+            return trajs
+        """, ("sample_trajectories",), reason="rewards is list", diagnosis="wrong-type"),
+    Variant("trajectories_rewards_summed", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = [], 0
+            while steps < min_timesteps:
+                traj = sample_trajectory(env, policy, max_length)
+                steps += traj.observations.shape[0]
+                trajs.append(Trajectory(observations=traj.observations, actions=traj.actions,
+                                        rewards=traj.rewards.sum(), terminated=traj.terminated))  # the return
+            return trajs
+        """, ("sample_trajectories",), reason="rewards is a tensor of shape []", diagnosis="wrong-shape"),
+    Variant("trajectories_as_a_dict", M, """
+        def sample_trajectories(env, policy, min_timesteps, max_length):
+            trajs, steps = {}, 0
+            while steps < min_timesteps:
+                trajs[len(trajs)] = sample_trajectory(env, policy, max_length)
+                steps += len(trajs[len(trajs) - 1])
+            return trajs
+        """, ("sample_trajectories",), reason="got a dict", diagnosis="wrong-type"),
     # ---------------------------------------------------------------- dagger_relabel
     Variant("learner_actions_kept", M, """
         def dagger_relabel(expert, trajectories):
@@ -292,6 +334,8 @@ BUGGY = [
             RELABEL_TEMPLATE.format(labels="expert(obs)").replace("rewards=traj.rewards",
                                                                    "rewards=torch.zeros_like(traj.rewards)"),
             RELABEL, reason="rewards"),
+    Variant("relabel_learner_actions_in_float64", M,
+            RELABEL_TEMPLATE.format(labels="traj.actions.double()"), RELABEL, reason="learner's actions"),
     # ---------------------------------------------------------------- train_policy
     Variant("train_minibatch_drawn_once", M,
             train_variant(before="obs, act = buffer.sample(cfg.train_batch_size, generator)", draw="pass"),
@@ -316,6 +360,10 @@ BUGGY = [
         before="total = 0.0", record="float(loss.detach())",
         step="optimizer.step()\n        total = total + float(loss.detach())").replace(
         "    return losses", "    return [total] * len(losses)"), TRAIN_REF, reason="expected the loss of step"),
+    Variant("train_logs_a_running_mean_started_at_nan", M, train_variant(
+        before="running = float('nan')  # no loss yet",
+        step="optimizer.step()\n        running = 0.9 * running + 0.1 * float(loss.detach())",
+        record="running"), TRAIN, reason="nan"),
     Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
     Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF,
             reason="never cleared"),
@@ -406,6 +454,7 @@ CORRECT = [
         def dagger_relabel(expert, trajectories):
             return [dataclasses.replace(t, actions=expert(t.observations)) for t in trajectories]
         """, RELABEL),
+    Variant("relabel_labels_in_float64", M, RELABEL_TEMPLATE.format(labels="expert(obs).double()"), RELABEL),
     Variant("relabel_one_observation_at_a_time", M,
             RELABEL_TEMPLATE.format(labels="torch.stack([expert(o[None])[0] for o in obs])"), RELABEL),
     Variant("train_float64_loss_item", M, train_variant(loss="-policy(obs).log_prob(act).double().mean()",

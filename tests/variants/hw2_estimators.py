@@ -197,6 +197,20 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+    # Called through a batch of calls (Sandbox.map), whose repeat-the-first-call check must not mistake two equal
+    # numpy arrays for state carried over: the failure names the type.
+    Variant("pg_returns_numpy_arrays", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            return [g.numpy() for g in torch.autograd.grad(surrogate / len(trajectories), params)]
+        """, ("pg_unbiased_full_return", "pg_batch_mean") + REF, reason="numpy array", diagnosis="not-a-tensor"),
     # ---------------------------------------------------------------- optimal_baseline
     Variant("optimal_baseline_not_squared", M, """
         def optimal_baseline(score_sums, returns):
@@ -255,6 +269,12 @@ BUGGY = [
                 return torch.cumprod(ratios, 0)
             return torch.prod(ratios)
         """, ("importance_weights",)),
+    Variant("iw_returns_numpy", M, """
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            log_w = torch.cumsum(target_log_probs - behavior_log_probs, 0)
+            return (log_w if per_decision else log_w[-1]).exp().detach().numpy()
+        """, ("importance_weights", "importance_sampling_expectation"), reason="numpy array",
+            diagnosis="not-a-tensor"),
     # ---------------------------------------------------------------- off_policy_policy_gradient
     Variant("off_policy_per_decision_ignored", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):

@@ -45,6 +45,15 @@ BUGGY = [
                 out[t] = sum(gamma ** tp * rewards[tp] for tp in range(t, T))
             return out
         """, RTG),
+    Variant("rtg_fft_convolution_left_complex", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            # Q̂ = the rewards (reversed) convolved with γ^k, by FFT; the imaginary part is never dropped (.real)
+            T = rewards.shape[0]
+            kernel = gamma ** torch.arange(T, dtype=torch.float64)
+            spectrum = torch.fft.fft(rewards.flip(0).double(), 2 * T) * torch.fft.fft(kernel, 2 * T)
+            return torch.fft.ifft(spectrum)[:T].flip(0)
+        """, RTG, reason="complex128"),
     Variant("rtg_undiscounted", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
