@@ -13,7 +13,7 @@ import time
 import pytest
 
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox import child, isolation, landlock, limits, processes, wire
+from autograder.sandbox import child, isolation, landlock, limits, processes, seccomp, wire
 from autograder.sandbox.judge import OutputCapture, load_message
 
 
@@ -109,6 +109,30 @@ def test_carving_leaves_out_exactly_the_holes(tmp_path):
     assert isolation._carve(tree, []) == [tree]
 
 
+def test_what_only_root_may_read_is_found_and_carved_out_with_the_links(tmp_path):
+    files = {"ssh/ssh_config": 0o644, "ssh/ssh_host_key": 0o600, "shadow": 0o640, "hosts": 0o644,
+             "private/key": 0o644}
+    for rel, mode in files.items():
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text("")
+        os.chmod(tmp_path / rel, mode)
+    os.chmod(tmp_path / "private", 0o700)
+    (tmp_path / "mtab").symlink_to(tmp_path / "shadow")
+    found = isolation.root_only(str(tmp_path))
+    assert sorted(found) == [str(tmp_path / p) for p in ("private", "shadow", "ssh/ssh_host_key")]
+    assert sorted(isolation._carve(str(tmp_path), list(found))) == [str(tmp_path / p) for p in ("hosts",
+                                                                                                 "ssh/ssh_config")]
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1 or not os.path.exists("/etc/shadow"),
+                    reason="needs a kernel with Landlock (Linux ≥ 5.13) and an /etc/shadow")
+def test_the_plan_reads_etc_but_not_its_secrets(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRADER_ISOLATION", raising=False)
+    read = isolation.plan(tmp_path, [ROOT]).read
+    assert any(isolation._within("/etc/passwd", r) for r in read)
+    assert not any(isolation._within("/etc/shadow", r) for r in read)
+
+
 @pytest.mark.skipif(landlock.abi_version() < 1, reason="needs a kernel with Landlock (Linux ≥ 5.13)")
 def test_the_plan_reads_python_and_the_given_code_and_never_the_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("GRADER_ISOLATION", raising=False)
@@ -123,6 +147,14 @@ def test_the_plan_reads_python_and_the_given_code_and_never_the_checkout(tmp_pat
     assert plan.write[0] == str(tmp_path) and not any(w.startswith(str(ROOT)) for w in plan.write)
     assert all(p.startswith(tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})) or "site-packages" in p
                for p in plan.sys_path)
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_the_plan_protects_the_judge_and_says_whether_the_filter_is_on(tmp_path, monkeypatch, available):
+    monkeypatch.setattr(seccomp, "available", lambda: available)
+    plan = isolation.plan(tmp_path, [ROOT])
+    assert plan.seccomp is available and os.getpid() in plan.protected_pids
+    assert ("seccomp refuses" in plan.describe()) is available, plan.describe()
 
 
 @pytest.mark.parametrize("forced", ["uid", "none"])

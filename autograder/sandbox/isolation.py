@@ -13,16 +13,21 @@ it right after the fork, before it imports anything of the submission:
   judge or write anything of root's, and every process of that uid is killed
   when the problem ends. With Landlock it keeps one capability,
   CAP_DAC_READ_SEARCH, so it reads what Landlock allows wherever that lives
-  (pyenv under a 0700 /root, a clone under ``mktemp -d``).
+  (pyenv under a 0700 /root, a clone under ``mktemp -d``); the read list
+  therefore leaves out what only root may read under /etc (/etc/shadow...).
 - **Without Landlock** (macOS, older kernels, filtered containers) a root judge
   still drops to the uid, and then file permissions decide: the start-up
   self-check stops the grade with a clear message when Python or the given
   code is out of the uid's reach. An ordinary user's child keeps the user's
   rights (limits and the data-only reply still hold).
+- **A system-call filter** (``seccomp``, Linux on x86_64 and aarch64), last, whoever runs the grader:
+  no SysV IPC, no sockets but Unix ones, no tracing, no signals to the judge or the fork server, no
+  metadata changes; what Landlock and the uid leave open.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import resource
@@ -35,13 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.paths import ROOT
-from autograder.sandbox import landlock, processes
+from autograder.sandbox import landlock, processes, seccomp
 
 SANDBOX_UID_BASE, SANDBOX_UID_COUNT = 200_000, 100_000  # uids with no account: nothing on disk is theirs
 SANDBOX_GID = 65534  # nogroup
 GIVEN_CODE = (ROOT / "rlkit",)
 # Trees of the system every Python program reads (libraries, ld.so's cache, locale, cpu info).
 SYSTEM_TREES = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/sys")
+# The system tree walked for what only root may read, which the read list leaves out (/etc/shadow, gshadow,
+# sudoers, ssh host keys): a root judge's child keeps CAP_DAC_READ_SEARCH. The other trees are too large to
+# walk for every judge (/usr, /proc, /sys).
+WALKED_FOR_SECRETS = "/etc"
 DEVICES_READ = ("/dev/zero", "/dev/urandom", "/dev/random")
 DEVICES_WRITE = ("/dev/null", "/dev/full")
 CUDA_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-caps", "/dev/dri")
@@ -58,13 +67,17 @@ class Confinement:
     read: tuple[str, ...] = ()  # Landlock: readable trees
     write: tuple[str, ...] = ()  # Landlock: writable trees
     landlock_abi: int = 0
+    seccomp: bool = False  # the system-call filter (seccomp.py): Linux on x86_64 or aarch64
+    protected_pids: tuple[int, ...] = ()  # the judge and its process group: signals may not reach them
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(python_paths()))  # after the submission's
 
     def describe(self) -> str:
         who = f"uid {self.ids[0]}" if self.ids else "the grader's own user"
         how = {"landlock": f"Landlock (ABI {self.landlock_abi})", "uid": "file permissions (no Landlock)",
                "none": "nothing (no Landlock, not root): limits and data-only replies only"}[self.mode]
-        return f"student code runs as {who}; the judge's files are kept from it by {how}"
+        calls = ("seccomp refuses SysV IPC, network sockets, tracing and signals to the judge" if self.seccomp
+                 else "no system-call filter (seccomp needs Linux on x86_64 or aarch64)")
+        return f"student code runs as {who}; the judge's files are kept from it by {how}; {calls}"
 
 
 def chosen_mode(is_root: bool | None = None) -> tuple[str, int]:
@@ -98,8 +111,9 @@ def plan(workdir: Path, sealed: list[Path], device: str = "cpu") -> Confinement:
     ids = _fresh_ids() if drop_privileges_wanted() else None
     if mode == "uid" and ids is None:
         mode = "none"
+    calls = {"seccomp": seccomp.available(), "protected_pids": tuple(sorted({os.getpid(), os.getpgrp()}))}
     if mode != "landlock":
-        return Confinement(mode, ids)
+        return Confinement(mode, ids, **calls)
     sealed = [_real(p) for p in sealed]
     trees = {_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *python_paths(), *SYSTEM_TREES)}
     prefixes = {_real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
@@ -110,17 +124,21 @@ def plan(workdir: Path, sealed: list[Path], device: str = "cpu") -> Confinement:
         inside_sealed = any(_within(tree, s) for s in sealed)
         if inside_sealed and tree not in prefixes and not any(_within(tree, p) for p in prefixes):
             continue
-        read += _carve(tree, [s for s in sealed if s != tree and _within(s, tree)]) if not inside_sealed else [tree]
+        holes = [s for s in sealed if s != tree and _within(s, tree)]
+        if tree == WALKED_FOR_SECRETS:
+            holes += root_only(tree)
+        read += _carve(tree, holes) if not inside_sealed else [tree]
     read += [str(p) for p in GIVEN_CODE] + list(DEVICES_READ)
     write = [str(workdir), *DEVICES_WRITE, *EXTRA_WRITABLE]
     if device == "cuda":
         write += [d for d in CUDA_DEVICES if os.path.exists(d)]
         write += [f"/dev/{name}" for name in _listdir("/dev") if name.startswith("nvidia")]
-    return Confinement(mode, ids, tuple(read), tuple(write), abi)
+    return Confinement(mode, ids, tuple(read), tuple(write), abi, **calls)
 
 
 def _carve(tree: str, holes: list[str]) -> list[str]:
-    """``tree`` as a list of readable subtrees that leaves out every path in ``holes``."""
+    """``tree`` as a list of readable subtrees that leaves out every path in ``holes``. A symbolic link
+    is left out too: a rule on it would be a rule on its target, which the whole tree never granted."""
     if not holes:
         return [tree]
     if tree in holes:
@@ -128,8 +146,28 @@ def _carve(tree: str, holes: list[str]) -> list[str]:
     out = []
     for name in _listdir(tree):
         child = os.path.join(tree, name)
-        out += _carve(child, [h for h in holes if _within(h, child)])
+        if not os.path.islink(child):
+            out += _carve(child, [h for h in holes if _within(h, child)])
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def root_only(tree: str) -> tuple[str, ...]:
+    """The files and folders under ``tree`` that other users may not read (no read bit for "other", or a
+    folder they may not enter), found once per judge process."""
+    found = []
+    for folder, folders, files in os.walk(tree):
+        for name in folders + files:
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            closed = stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IXOTH
+            if not stat.S_ISLNK(st.st_mode) and (closed or not st.st_mode & stat.S_IROTH):
+                found.append(path)
+        folders[:] = [f for f in folders if os.path.join(folder, f) not in found]
+    return tuple(found)
 
 
 def _listdir(path: str) -> list[str]:
@@ -202,7 +240,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 def apply(conf: Confinement, memory_mb: int, seconds: float, device: str) -> None:
-    """Run in the child, before any student code: limits, then uid, then Landlock."""
+    """Run in the child, before any student code: limits, then uid, then Landlock, then the system-call filter."""
     _limit_resources(memory_mb, seconds, device)
     if conf.ids:
         keep = CAP_DAC_READ_SEARCH if conf.mode == "landlock" else None
@@ -212,6 +250,8 @@ def apply(conf: Confinement, memory_mb: int, seconds: float, device: str) -> Non
         _drop_capabilities()  # GRADER_NO_PRIVDROP=1: the judge's uid, but none of root's powers over its processes
     if conf.mode == "landlock":
         landlock.restrict(list(conf.read), list(conf.write), conf.landlock_abi)
+    if conf.seccomp:  # the fork server we were forked from is protected too
+        seccomp.install((*conf.protected_pids, os.getppid()))
 
 
 def become_subreaper() -> None:
