@@ -299,7 +299,7 @@ def _encode(x, out: bytearray, depth: int) -> None:
         if -2**63 <= x < 2**63:
             out += b"i" + _I64.pack(x)
         else:
-            _encode_text(b"I", str(x), out)
+            _encode_text(b"I", str(x), out)  # up to Python's 4300 digits (str() refuses more)
     elif isinstance(x, float):
         out += b"f" + _F64.pack(x)
     elif isinstance(x, str):
@@ -361,7 +361,7 @@ class _Reader:
             return self.text()
         if tag == b"I":
             digits = self.text()
-            if len(digits) > 400 or not digits.lstrip("-").isdigit():
+            if len(digits) > 4300 or not digits.lstrip("-").isdigit():
                 raise ValueError("malformed integer")
             return int(digits)
         if tag in (b"l", b"d"):
