@@ -1,11 +1,15 @@
 """Run student functions in a confined child process; judge the data it sends back.
 
     judge.py      the judge's side: Sandbox (start, call, kill), prepare, self_check
-    forkserver.py the preloaded process children are forked from (started first, imports nothing heavy)
+    forkserver.py the preloaded process children are forked from (started first, imports nothing heavy;
+                  reached only through the judge's socket pair)
     child.py      the child's side: confine, import the submission, answer requests
+    channel.py    frames on the judge-child socket pair; every read the judge makes has a deadline and a budget
     wire.py       what travels between them, and how the judge checks a reply
+    arena.py      a request's tensors in memory the judge owns, read back after the call
     isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
     landlock.py   Linux's unprivileged file-system sandbox, through its system calls
+    seccomp.py    the system calls the child may not make (IPC, other sockets, ptrace, signals to the grader)
     limits.py     time and memory limits (memory capped by the machine's cgroup)
     processes.py  killing what a child left running; work folders of dead judges
     errors.py     what can go wrong, as the judge sees it
