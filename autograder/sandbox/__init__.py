@@ -4,6 +4,7 @@
     forkserver.py the preloaded process children are forked from (started first, imports nothing heavy)
     child.py      the child's side: confine, import the submission, answer requests
     wire.py       what travels between them, and how the judge checks a reply
+    tamper.py     what the submission did to the grader's code in the child: integrity check, audit hook, evidence
     isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
     landlock.py   Linux's unprivileged file-system sandbox, through its system calls
     limits.py     time and memory limits (memory capped by the machine's cgroup)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder.sandbox import isolation, wire
+from autograder.sandbox import isolation, tamper, wire
 from autograder.sandbox.wire import failure, pack, tensors_in
 from rlkit.trajectory import Trajectory
 
@@ -34,18 +34,19 @@ DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills 
 
 
 def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: int, seconds: float,
-               device: str) -> None:
+               device: str, evidence) -> None:
     """Entry point of the sandboxed child (runs after the fork)."""
     _redirect_output(output.fileno())
     output.close()
     os.setsid()
-    _close_inherited_fds(keep={conn.fileno(), 1, 2})
+    _close_inherited_fds(keep={conn.fileno(), 1, 2, evidence.fileno()})
     isolation.become_subreaper()
     _set_environment(home)
     isolation.apply(confinement, memory_mb, seconds, device)
     if not isolation.rlimit_as_applies(device):
         _start_memory_watchdog(memory_mb)
     faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=False, chain=False)
+    integrity = tamper.install_child(evidence.fileno(), code_dir, channel_fds=(conn.fileno(),))  # a local: see tamper
     _forget_submission_modules(code_dir, confinement.sys_path)
     torch.set_num_threads(1)
     _make_entropy_deterministic()
@@ -62,6 +63,7 @@ def child_main(conn, output, code_dir: str, home: str, confinement, memory_mb: i
             reply = _serve(request, modules, code_dir, device, memory_mb)
         except BaseException as err:  # noqa: BLE001 - the child must always answer
             reply = failure("error", type(err).__name__, str(err)[:500])
+        reply["tampered"] = integrity()
         try:
             payload = wire.dumps_reply(reply)
         except Exception as err:  # noqa: BLE001

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox import child, forkserver, isolation, processes, wire
+from autograder.sandbox import child, forkserver, isolation, processes, tamper, wire
 from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
                                        SubmissionError)
 from autograder.sandbox.limits import Limits
@@ -208,18 +208,23 @@ class Sandbox:
         ctx = forkserver.start()
         self._conn, child_conn = ctx.Pipe(duplex=True)
         out_read, out_write = ctx.Pipe(duplex=False)
+        evidence_read, evidence_write = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=child.child_main,
             args=(child_conn, out_write, str(self.code_dir), str(self.home), self.confinement,
                   self.limits.memory_mb, self.limits.seconds, device),
+            kwargs={"evidence": evidence_write},
             daemon=True,
         )
         self._deadline = None  # set when the child is ready: the clock counts student code only
         self._process.start()
         child_conn.close()
         out_write.close()
+        evidence_write.close()
         self.output = OutputCapture(os.dup(out_read.fileno()))
         out_read.close()
+        self.evidence = tamper.EvidenceReader(os.dup(evidence_read.fileno()))
+        evidence_read.close()
 
     # -- requests
     def load(self, module: str, function: str) -> None:
@@ -303,7 +308,9 @@ class Sandbox:
             self.kill()
             raise SandboxFatal(f"the reply to {what} was unreadable or larger than "
                                f"{wire.MAX_REPLY_BYTES // 2**20} MB", "malformed-reply") from None
-        return wire.decode(payload)
+        reply = wire.decode(payload)
+        self.evidence.reported(reply.get("tampered", ()))  # the child's integrity check (see tamper)
+        return reply
 
     def _where_it_hangs(self) -> str:
         """Ask the child for a stack dump (faulthandler) and return its innermost frame in the submission."""
@@ -344,6 +351,10 @@ class Sandbox:
         last = self.output.text().strip().splitlines()[-6:]
         return reason + ("; its last output:\n    " + "\n    ".join(last) if last else "")
 
+    def tampering(self) -> tamper.Tampering:
+        """What the submission's code touched of the grader's internals so far (see ``tamper``)."""
+        return self.evidence.tampering(child_alive=self._process.is_alive())
+
     # -- output and cleanup
     def output_tail(self) -> str:
         """What the student's code printed (stdout and stderr), capped: head and tail kept."""
@@ -377,6 +388,7 @@ class Sandbox:
         isolation.release_ids(self.confinement.ids)
         self._conn.close()
         self.output.finish()
+        self.evidence.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
