@@ -73,6 +73,9 @@ def summary(results: list[Result]) -> str:
     parts = [f"total: {got:g}/{total:g} points ({sum(r.passed for r in results)}/{len(results)} problems passed)"]
     for r in failed:
         parts.append(wrapped(f"\n── {r.problem.id}: {r.problem.title}\n{r.details}"))
+    for r in results:
+        if r.tampering:
+            parts.append(f"\n── {r.problem.id}: {r.tampering.line()}")
     return "\n".join(parts)
 
 
@@ -81,6 +84,8 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
     tests = []
     for number, r in enumerate(results, start=1):
         output = r.details or r.reason  # unwrapped: Gradescope's box wraps, and phrases stay whole for tools
+        flagged = f"\n\n{r.tampering.line()}" if r.tampering else ""
+        output += flagged
         printed = student_text(r.student_output).strip()
         if printed and student_visible_output:
             output += f"\n\n── what your code printed (its own output, not the grader's) ──\n{printed}"
@@ -90,10 +95,11 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
             "score": r.score,
             "max_score": r.problem.points,
             "status": "passed" if r.passed else "failed",
-            "output": output if r.passed is False else r.reason,
+            "output": output if r.passed is False else r.reason + flagged,
             "visibility": r.problem.visibility,
             "tags": [r.problem.assignment],
-            "extra_data": {"diagnosis": r.diagnosis},  # nothing timing-dependent: a regrade gives the same file
+            # nothing timing-dependent: a regrade gives the same file
+            "extra_data": {"diagnosis": r.diagnosis, **({"tampering": r.tampering.to_json()} if r.tampering else {})},
         })
     return {
         "score": sum(r.score for r in results),

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.compare import Mismatch
@@ -22,6 +22,7 @@ from autograder.problem import REGISTRY, Context, Problem, Reference
 from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
                                 StudentException, SubmissionError, memory_limit_mb)
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS, JUDGE_RESERVE_SECONDS  # noqa: F401 - re-exported
+from autograder.sandbox.tamper import Tampering
 
 
 @dataclass
@@ -36,6 +37,9 @@ class Result:
     # The mistake's stable id, for class reports: a Mismatch's own ("grad-accumulates"), else what the judge
     # saw ("not-implemented", "import-error", "time-limit", "memory-limit", "crashed", "raised-ValueError", …).
     diagnosis: str = ""
+    # What the submission's code touched of the grader's internals in the child (flagged for the instructor);
+    # a change to the grader's code makes the problem score 0.
+    tampering: Tampering = field(default_factory=Tampering)
 
     @property
     def passed(self) -> bool:
@@ -70,6 +74,8 @@ MIN_PROBLEM_SECONDS = 3.0
 # Where the child's end tells the cause better than the problem's hint does.
 FATAL_HINTS = {"forged-reply": "the grader reads only what its own request loop in the child sends back; code that "
                                "writes onto the grader's channel fails the problem, whatever it writes"}
+TAMPERING_HINT = ("the grader's code that runs beside yours (its request loop, gradient and training routines, "
+                  "torch.autograd) is not yours to change: remove the code that replaces it")
 
 
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
@@ -191,6 +197,12 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     except BaseException:  # an interrupt of the judge itself: no sandbox left behind
         sandbox.close()
         raise
+    tampering = sandbox.tampering()
+    if tampering.changed:  # whatever the checks said, they ran beside changed grader code
+        checks = "every check passed" if result.passed else result.details or result.reason
+        result = Result(p, 0.0, "failed", tampering.reason(), diagnosis="tampering",
+                        details=f"{tampering.reason()}\nhint: {TAMPERING_HINT}\nthe checks on their own: {checks}")
+    result.tampering = tampering
     result.seconds = time.monotonic() - start
 
     def finish() -> None:

@@ -11,8 +11,9 @@ Input: one results.json per (student, assignment), in Gradescope's format, whose
       else the folder name; the assignment comes from each test's tag (the grader tags hw1/hw2).
 
 Output (``out/``): report.md with the score histogram per homework (PNG), the pass rate per
-problem (PNG), per problem the most common diagnoses with their counts, and the students whose
-grading hit a time or memory limit.
+problem (PNG), per problem the most common diagnoses with their counts, the students whose
+grading hit a time or memory limit, and the submissions flagged for touching the grader's internals
+(``extra_data.tampering``: what their code changed or probed in the sandbox).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder.sandbox.tamper import KINDS
 
 LIMITS = ("time-limit", "memory-limit", "out-of-time", "student-time-limit")
 
@@ -115,6 +118,8 @@ class Summary:
     diagnoses: dict[str, Counter]  # problem → diagnosis → count (failures only)
     failed: dict[str, set]  # problem → students who failed
     limits: dict[str, list[tuple[str, str]]]  # student → [(problem, diagnosis)] that hit a time/memory limit
+    # student → [(problem, kinds touched, grader names changed)] flagged for touching the grader's internals
+    tampering: dict[str, list[tuple[str, list[str], list[str]]]] = field(default_factory=dict)
 
 
 def summarise(found: ClassResults) -> Summary:
@@ -124,12 +129,16 @@ def summarise(found: ClassResults) -> Summary:
     diagnoses: dict[str, Counter] = defaultdict(Counter)
     failed: dict[str, set] = defaultdict(set)
     limits: dict[str, list] = defaultdict(list)
+    tampering: dict[str, list] = defaultdict(list)
     for (student, assignment), data in found.results.items():
         scores[assignment][student] = float(data.get("score", 0.0))
         max_scores[assignment] = max(max_scores.get(assignment, 0.0),
                                      sum(float(t.get("max_score", 0)) for t in data.get("tests", [])))
     for student, assignment, problem, t in found.tests():
         graded[problem] += 1
+        flagged = _tampering(t)
+        if flagged:
+            tampering[student].append((problem, *flagged))
         if t.get("status") == "passed" or (t.get("status") is None and t.get("score") == t.get("max_score")):
             passed[problem] += 1
             continue
@@ -139,7 +148,17 @@ def summarise(found: ClassResults) -> Summary:
         if diagnosis in LIMITS:
             limits[student].append((problem, diagnosis))
     return Summary(dict(scores), max_scores, dict(passed), dict(graded), dict(diagnoses), dict(failed),
-                   dict(limits))
+                   dict(limits), dict(tampering))
+
+
+def _tampering(test: dict) -> tuple[list[str], list[str]] | None:
+    """(kinds, changed) of a test's ``extra_data.tampering``, read defensively (a results.json is plain data)."""
+    data = (test.get("extra_data") or {}).get("tampering")
+    if not isinstance(data, dict):
+        return None
+    kinds = [k for k in data.get("kinds") or [] if isinstance(k, str)]
+    changed = [c for c in data.get("changed") or [] if isinstance(c, str)]
+    return (kinds, changed) if kinds or changed else None
 
 
 def check_against_manifest(summary: Summary, manifest: dict) -> list[str]:
@@ -232,6 +251,21 @@ def markdown(summary: Summary, images: list[str], source: str, manifest: dict | 
             lines.append(f"| {student} | " + ", ".join(f"{p} ({d})" for p, d in hits) + " |")
     else:
         lines.append("None.")
+    lines.append("\n## Submissions flagged for touching the grader's internals\n")
+    if summary.tampering:
+        lines.append("What their code did in the sandbox, recorded as it happened. A change to the grader's code "
+                     "scored the problem 0; a probe alone left the score as it was.\n")
+        lines.append("| student | problem | touched | changed (scored 0) |")
+        lines.append("|---|---|---|---|")
+        for student, hits in sorted(summary.tampering.items()):
+            for problem, kinds, changed in hits:
+                cells = [student, problem, ", ".join(kinds), ", ".join(changed) or "—"]
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        seen = sorted({k for hits in summary.tampering.values() for _, kinds, _ in hits for k in kinds})
+        lines.append("")
+        lines += [f"- `{k}`: {KINDS[k]}" for k in seen if k in KINDS]
+    else:
+        lines.append("None.")
     if manifest is not None:
         lines.append("\n## Against the generated class's manifest\n")
         lines.append("| problem | must fail (injected) | failed | may fail (reached by a bug) |")
@@ -261,7 +295,7 @@ def write_report(source: Path, out: Path, manifest: Path | dict | None = None) -
     (out / "summary.json").write_text(json.dumps({
         "scores": summary.scores, "max_scores": summary.max_scores, "passed": summary.passed,
         "graded": summary.graded, "diagnoses": {p: dict(c) for p, c in summary.diagnoses.items()},
-        "limits": summary.limits}, indent=1, sort_keys=True))
+        "limits": summary.limits, "tampering": summary.tampering}, indent=1, sort_keys=True))
     return path
 
 

@@ -311,7 +311,8 @@ def test_an_in_place_change_is_seen_even_with_the_childs_own_checks_patched_out(
                 return out
             """, problem="reward_to_go")
         assert_zero(result)
-        assert "modified its input in place" in result.reason or "malformed reply" in result.reason, result.reason
+        text = result.reason + result.details  # the reason names the change to the grader's code (see tamper)
+        assert "modified its input in place" in text or "malformed reply" in text, text
 
 
 def test_a_forged_gradient_is_checked_against_the_slope_of_the_students_own_function(tmp_path):

@@ -31,3 +31,4 @@ def test_correct_variant_gets_full_marks(tmp_path, variant):
     for name in variant.problems:
         result = _grade(tmp_path / name, variant, name)
         assert result.passed and result.score == result.problem.points, f"{variant.name} on {name}:\n{result.details}"
+        assert not result.tampering, f"{variant.name} on {name} was flagged: {result.tampering.line()}"

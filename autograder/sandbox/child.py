@@ -26,21 +26,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder.sandbox import channel, isolation, wire
+from autograder.sandbox import channel, isolation, tamper, wire
 from autograder.sandbox.wire import failure, pack, tensors_in
 from rlkit.trajectory import Trajectory
 
 DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills a child that ran out of time
 
 
-def child_main(reply_fd: int, output_fd: int, code_dir: str, home: str, confinement, memory_mb: int,
+def child_main(reply_fd: int, output_fd: int, evidence: int, code_dir: str, home: str, confinement, memory_mb: int,
                seconds: float, device: str) -> None:
     """Entry point of the sandboxed child (runs in the fork server's fork): ``reply_fd`` is its end of the socket
-    pair to the judge, ``output_fd`` the pipe its stdout and stderr go to."""
+    pair to the judge, ``output_fd`` the pipe its stdout and stderr go to, ``evidence`` the pipe the audit hook
+    writes its records to (see ``tamper``)."""
     _redirect_output(output_fd)
     os.close(output_fd)
     os.setsid()
-    _close_inherited_fds(keep={reply_fd, 1, 2})
+    _close_inherited_fds(keep={reply_fd, 1, 2, evidence})
     conn = socket.socket(fileno=reply_fd)
     isolation.become_subreaper()
     _set_environment(home)
@@ -48,6 +49,7 @@ def child_main(reply_fd: int, output_fd: int, code_dir: str, home: str, confinem
     if not isolation.rlimit_as_applies(device):
         _start_memory_watchdog(memory_mb)
     faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=False, chain=False)
+    integrity = tamper.install_child(evidence, code_dir, channel_fds=(conn.fileno(),))  # a local: see tamper
     _forget_submission_modules(code_dir, confinement.sys_path)
     torch.set_num_threads(1)
     _make_entropy_deterministic()
@@ -66,6 +68,7 @@ def child_main(reply_fd: int, output_fd: int, code_dir: str, home: str, confinem
         except BaseException as err:  # noqa: BLE001 - the child must always answer
             reply = failure("error", type(err).__name__, str(err)[:500])
         reply["nonce"] = request["nonce"]
+        reply["tampered"] = integrity()
         try:
             payload = wire.dumps_reply(reply)
         except Exception as err:  # noqa: BLE001

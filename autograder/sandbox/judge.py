@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox import channel, child, forkserver, isolation, processes, wire
+from autograder.sandbox import channel, child, forkserver, isolation, processes, tamper, wire
 from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
                                        SubmissionError)
 from autograder.sandbox.limits import Limits
@@ -208,13 +208,14 @@ class Sandbox:
         server = forkserver.start()
         self._conn, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
+        evidence_read, evidence_write = os.pipe()
         self._deadline = None  # set when the child is ready: the clock counts student code only
         try:
             self._process = server.spawn((str(self.code_dir), str(self.home), self.confinement, self.limits.memory_mb,
                                           self.limits.seconds, device),
-                                         [child_end.fileno(), out_write], STARTUP_SECONDS)
+                                         [child_end.fileno(), out_write, evidence_write], STARTUP_SECONDS)
         except forkserver.ForkServerGone as err:
-            for fd in (out_read, out_write):
+            for fd in (out_read, out_write, evidence_read, evidence_write):
                 os.close(fd)
             child_end.close()
             self._conn.close()
@@ -223,7 +224,9 @@ class Sandbox:
             raise RuntimeError(str(err)) from None
         child_end.close()
         os.close(out_write)
+        os.close(evidence_write)
         self.output = OutputCapture(out_read)
+        self.evidence = tamper.EvidenceReader(evidence_read)
 
     # -- requests
     def load(self, module: str, function: str) -> None:
@@ -322,6 +325,7 @@ class Sandbox:
         if reply.get("forged"):
             self.kill()
             raise SandboxFatal(f"{wire.FORGED} while running {what}", "forged-reply")
+        self.evidence.reported(reply.get("tampered", ()))  # the child's integrity check (see tamper)
         if reply["ok"] and args is not None:
             reply["mutated"] = wire.mutated(args, reply.pop("after"), sent)
         return reply
@@ -365,6 +369,10 @@ class Sandbox:
         last = self.output.text().strip().splitlines()[-6:]
         return reason + ("; its last output:\n    " + "\n    ".join(last) if last else "")
 
+    def tampering(self) -> tamper.Tampering:
+        """What the submission's code touched of the grader's internals so far (see ``tamper``)."""
+        return self.evidence.tampering(child_alive=self._process.is_alive())
+
     # -- output and cleanup
     def output_tail(self) -> str:
         """What the student's code printed (stdout and stderr), capped: head and tail kept."""
@@ -398,6 +406,7 @@ class Sandbox:
         isolation.release_ids(self.confinement.ids)
         self._conn.close()
         self.output.finish()
+        self.evidence.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":

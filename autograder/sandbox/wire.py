@@ -435,7 +435,8 @@ def _validated(raw) -> dict:
         if not (grads is None or isinstance(grads, str)
                 or (isinstance(grads, list) and all(isinstance(g, (torch.Tensor, str)) for g in grads))):
             grads = "malformed gradient reply"
-        return {"ok": True, "value": unpack(raw.get("value")), "after": unpack(raw.get("after")), "grads": grads}
+        return {"ok": True, "value": unpack(raw.get("value")), "after": unpack(raw.get("after")), "grads": grads,
+                "tampered": _tampered(raw.get("tampered"))}
     if raw.get("kind") not in REPLY_KINDS:
         raise ValueError("bad kind")
     line = raw.get("line")
@@ -444,7 +445,14 @@ def _validated(raw) -> dict:
             "function": clean_text(raw.get("function", ""), 100),
             "file": clean_text(raw.get("file", ""), 200),
             "line": line if type(line) is int and 0 < line < 10**7 else None,
-            "code": clean_text(raw.get("code", ""), 200)}
+            "code": clean_text(raw.get("code", ""), 200), "tampered": _tampered(raw.get("tampered"))}
+
+
+def _tampered(names) -> list[str]:
+    """The grader's names the child's integrity check found changed (see ``tamper``): short strings, at most 20."""
+    if not isinstance(names, list):
+        return []
+    return [clean_text(n, 200) for n in names[:20] if isinstance(n, str)]
 
 
 def failure(kind: str, type_name: str, message: str, frame: dict | None = None) -> dict:
