@@ -7,7 +7,7 @@
     isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
     landlock.py   Linux's unprivileged file-system sandbox, through its system calls
     limits.py     time and memory limits (memory capped by the machine's cgroup)
-    processes.py  killing what a child left running; work folders of dead judges
+    processes.py  killing what a child left running; removing work folders (its own, dead judges')
     errors.py     what can go wrong, as the judge sees it
 """
 
