@@ -255,6 +255,27 @@ def test_a_stub_that_leaves_odd_names_links_and_fifos_scores_zero_and_nothing_ou
     assert (outside / "keep.txt").read_text() == "keep" and sorted(os.listdir(outside)) == ["keep.txt"]
 
 
+def test_a_sandbox_close_that_raises_loses_no_verdict(tmp_path, monkeypatch, capsys):
+    """Whatever goes wrong in closing a problem's sandbox (here after the real close), the verdicts stand and
+    the command writes them: the failure is reported on stderr for the instructor."""
+    from autograder import __main__ as cli
+
+    class CloseThenFail(Sandbox):
+        def close(self):
+            super().close()
+            raise RuntimeError("the clean-up broke")
+
+    monkeypatch.setattr(runner, "Sandbox", CloseThenFail)
+    submission = make_submission(tmp_path, {"hw2/returns.py": "import torch\n"
+                                            "def discounted_return(rewards, gamma):\n" + WRONG})
+    results = tmp_path / "results.json"
+    code = cli.main(["grade", "--submission", str(submission), "--results", str(results), "--no-reference",
+                     "--problem", "discounted_return,reward_to_go", "--jobs", "1"])
+    assert code == 0
+    assert [t["score"] for t in json.loads(results.read_text())["tests"]] == [0, 3]
+    assert "closing the sandbox of hw2/discounted_return failed: RuntimeError" in capsys.readouterr().err
+
+
 def test_a_deep_tree_neither_loses_the_results_nor_stops_the_next_grade(tmp_path):
     """Through the command: the grade writes its results and removes the folder; a dead judge's deep folder
     in the same temporary folder does not stop the next grade from starting."""

@@ -102,11 +102,15 @@ def uids_in_use() -> set[int]:
 
 def kill_child(pid: int, uid: int | None) -> None:
     """Kill a sandbox's child and everything it started: its descendants (orphans are re-parented
-    to it, a subreaper), its process group and, with a uid of its own, every process of that uid."""
+    to it, a subreaper), its process group and, with a uid of its own, every process of that uid.
+    Never raises: a uid sweep that cannot fork is reported on stderr (the grade goes on)."""
     kill_tree(pid)
     kill_group(pid)
     if uid is not None:
-        kill_uid(uid)
+        try:
+            kill_uid(uid)
+        except OSError as err:
+            print(f"warning: the processes of uid {uid} could not be killed: {err}", file=sys.stderr)
 
 
 # The children of this judge's open sandboxes: pid → the uid they run as (None: the judge's own).
