@@ -132,15 +132,38 @@ def grade_command(args, submission: Path, start: float) -> int:
         else:
             stop.set()
 
+    deadline = start + args.total_seconds
     results = grade(submission, problems, args.device, reference, args.memory_mb, on_result=show,
-                    time_limit=args.time_limit, deadline=start + args.total_seconds, jobs=jobs, stop=stop)
+                    time_limit=args.time_limit, deadline=deadline, jobs=jobs, stop=stop)
     if checked.wait() is not None:
-        return grader_error(checked.wait())
-    elapsed = time.monotonic() - start
-    report.write_results(Path(args.results), results, elapsed)
-    print(report.summary(results))
-    print(f"results written to {args.results} ({elapsed:.1f} s)")
-    return 3 if any(r.status == "error" for r in results) else 0
+        code = grader_error(checked.wait())
+    else:
+        elapsed = time.monotonic() - start
+        report.write_results(Path(args.results), results, elapsed)
+        print(report.summary(results))
+        print(f"results written to {args.results} ({elapsed:.1f} s)")
+        code = 3 if any(r.status == "error" for r in results) else 0
+    if time.monotonic() >= deadline:
+        end_now(code)
+    return code
+
+
+def end_now(code: int) -> None:
+    """The whole grade's time is over and its results are written: end this process now, every child of it
+    killed, without waiting for the judge's threads (one may still be stuck on a child's half-written reply)
+    nor for a work folder's removal (the next grade's sweep finishes it)."""
+    from autograder.sandbox import processes
+
+    processes.kill_tracked(ending=True)
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """End this process without tearing down torch (0.6 s of a 3 s command). The fork server ends on its own when
+    this process is gone (its socket pair closes)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class SelfCheck:
@@ -167,9 +190,4 @@ class SelfCheck:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Everything is written and every sandbox closed: skip tearing down torch and multiprocessing (0.6 s of a
-    # 3 s command). The fork server and the resource tracker end on their own when this process is gone.
-    os._exit(code)
+    exit_now(main())  # everything is written and every sandbox closed

@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from autograder.compare import Mismatch
 from autograder.problem import REGISTRY, Context, Problem, Reference
 from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
                                 StudentException, SubmissionError, memory_limit_mb)
+from autograder.sandbox import processes
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS, JUDGE_RESERVE_SECONDS  # noqa: F401 - re-exported
 from autograder.sandbox.tamper import Tampering
 
@@ -91,22 +94,28 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
     ``deadline`` (time.monotonic()): the whole grade's end. A problem gets its own limit, or what is left
     before the deadline less JUDGE_RESERVE_SECONDS if that is less; once less than MIN_PROBLEM_SECONDS
     would be left, the remaining problems are "not graded: out of time" (0 points), so the results are
-    always written before the platform's own limit ends the run. ``stop`` set: problems not yet started
-    are not graded (the start-up self-check failed)."""
+    always written before the platform's own limit ends the run. That holds even when a problem's own limit
+    does not (the judge stuck on a child, say on a reply the child wrote halfway): at the deadline every
+    child still running is killed, and the problems without a verdict get 0 for running out of time; what
+    is still closing then (a work folder being removed) is left to finish on its own or to the next grade's
+    sweep. ``stop`` set: problems not yet started are not graded (the start-up self-check failed)."""
     problems = list(problems)
     jobs = max(1, min(jobs, len(problems)))
     if jobs > 1:
         memory_mb = memory_limit_mb(memory_mb, jobs)
 
+    board = _Board(problems, on_result)
+
     def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
+        if board.halted.is_set():  # the grade is over: start nothing more
+            return out_of_time(p, started=False)
         if stop is not None and stop.is_set():
             return Result(p, 0.0, "error", "not graded: the grader stopped", diagnosis="grader-error")
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
-                return Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out "
-                              "before this problem; earlier problems used it)", diagnosis="out-of-time")
+                return out_of_time(p, started=False)
             limit = min(limit, left)
         return run_problem(p, submission, device, reference, memory_mb, limit, cleanup=cleanup)
 
@@ -117,39 +126,103 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
     def cleanup(finish: Callable[[], None]) -> None:
         closing.append(closers.submit(finish))
 
+    grading = _Grading(lambda: _run_all(problems, one, jobs, board))
     try:
-        return _run_all(problems, one, jobs, on_result)
-    finally:
-        for future in closing:
-            future.result()
+        finished = grading.wait(deadline)
+    except BaseException:  # an interrupt of the judge itself: no child left behind
+        board.halted.set()
+        processes.kill_tracked()
+        raise
+    if not finished:
+        board.halted.set()
+        processes.kill_tracked()
+        return board.close(out_of_time)
+    if wait_futures(closing, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))[1]:
+        processes.kill_tracked()  # out of time while closing (a huge folder to remove): no child outlives it
+    else:
         closers.shutdown()
+    grading.raise_failure()
+    return board.results
 
 
-def _run_all(problems: list[Problem], one: Callable[[Problem], Result], jobs: int,
-             on_result: Callable[[Result], None] | None) -> list[Result]:
-    results: list[Result | None] = [None] * len(problems)
-    shown = 0
+def out_of_time(p: Problem, started: bool) -> Result:
+    if started:
+        return Result(p, 0.0, "failed", "timed out: the whole grade's time budget ran out while this problem was "
+                      "being graded (its process was killed)", diagnosis="time-limit")
+    return Result(p, 0.0, "failed", "not graded: out of time (the whole grade's time budget ran out before this "
+                  "problem; earlier problems used it)", diagnosis="out-of-time")
 
-    def show_ready() -> None:  # in the problems' order, whatever order they finish in
-        nonlocal shown
-        while shown < len(results) and results[shown] is not None:
-            if on_result:
-                on_result(results[shown])
-            shown += 1
 
+class _Grading:
+    """``work`` in a thread of its own, so that the caller can stop waiting for it at the deadline."""
+
+    def __init__(self, work: Callable[[], None]):
+        self._failure: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller by raise_failure
+                self._failure = err
+
+        self._thread = threading.Thread(target=run, name="grading", daemon=True)
+        self._thread.start()
+
+    def wait(self, deadline: float | None) -> bool:
+        """Whether the work ended before ``deadline`` (time.monotonic(); None: wait for it)."""
+        self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self._thread.is_alive()
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+class _Board:
+    """The problems' results as they come in, shown (``on_result``) in the problems' order whatever order
+    they finish in. Halted when the whole grade's time runs out: a result that comes later is dropped."""
+
+    def __init__(self, problems: list[Problem], on_result: Callable[[Result], None] | None):
+        self.problems, self._on_result = problems, on_result
+        self.results: list[Result | None] = [None] * len(problems)
+        self.halted = threading.Event()  # set: the grade is over, nothing more is started or shown
+        self._started = [False] * len(problems)
+        self._shown = 0
+        self._lock = threading.Lock()
+
+    def run(self, index: int, one: Callable[[Problem], Result]) -> None:
+        self._started[index] = True
+        result = one(self.problems[index])
+        with self._lock:
+            if not self.halted.is_set():
+                self.results[index] = result
+                self._show_ready()
+
+    def close(self, missing: Callable[[Problem, bool], Result]) -> list[Result]:
+        """Once halted: the results so far, each missing one given by ``missing(problem, started)``."""
+        with self._lock:
+            self.results = [r or missing(p, started) for p, r, started in
+                            zip(self.problems, self.results, self._started)]
+            self._show_ready()
+            return list(self.results)
+
+    def _show_ready(self) -> None:
+        while self._shown < len(self.results) and self.results[self._shown] is not None:
+            if self._on_result:
+                self._on_result(self.results[self._shown])
+            self._shown += 1
+
+
+def _run_all(problems: list[Problem], one: Callable[[Problem], Result], jobs: int, board: _Board) -> None:
     if jobs == 1:
-        for index, p in enumerate(problems):
-            results[index] = one(p)
-            show_ready()
-        return results
+        for index in range(len(problems)):
+            board.run(index, one)
+        return
     # Longest first (training problems, then by time limit), so that no long problem starts last.
     order = sorted(range(len(problems)), key=lambda i: (not problems[i].slow, -problems[i].seconds, i))
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
-        futures = {pool.submit(one, problems[i]): i for i in order}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            show_ready()
-    return results
+        for future in as_completed([pool.submit(board.run, i, one) for i in order]):
+            future.result()
 
 
 def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Reference | None = None,
@@ -206,7 +279,10 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     result.seconds = time.monotonic() - start
 
     def finish() -> None:
-        sandbox.close()
+        try:
+            sandbox.close()
+        except Exception as err:  # noqa: BLE001 - the verdict stands; a failed cleanup is the grader's to report
+            print(f"warning: closing the sandbox of {p.id} failed: {type(err).__name__}: {err}", file=sys.stderr)
         result.student_output = sandbox.output_tail()
 
     if cleanup is None:

@@ -12,7 +12,7 @@
     landlock.py   Linux's unprivileged file-system sandbox, through its system calls
     seccomp.py    the system calls the child may not make (IPC, other sockets, ptrace, signals to the grader)
     limits.py     time and memory limits (memory capped by the machine's cgroup)
-    processes.py  killing what a child left running; work folders of dead judges
+    processes.py  killing what a child left running; removing work folders (its own, dead judges')
     errors.py     what can go wrong, as the judge sees it
 """
 

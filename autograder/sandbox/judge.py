@@ -49,9 +49,10 @@ SELF_CHECK_MODULES = ("ctypes.wintypes", "decimal", "sqlite3", "torch.func", "rl
 
 # --------------------------------------------------------------------------- grader start
 def prepare(sealed=()) -> isolation.Confinement:
-    """Once per grade, before any sandbox: remove the work folders of dead judges and, in uid
+    """Once per grade, before any sandbox: remove the work folders of dead judges (in the background: one a
+    student filled with millions of files must not cost the next student's grade its time) and, in uid
     mode, take the sealed folders' permissions away from other users. Returns the plan's shape."""
-    processes.sweep_orphaned_workdirs()
+    threading.Thread(target=processes.sweep_orphaned_workdirs, name="sweep", daemon=True).start()
     mode, _ = isolation.chosen_mode()
     if mode == "uid" and isolation.drop_privileges_wanted():
         # Never a folder that holds the given code (the results' folder may be the checkout itself).
@@ -220,8 +221,9 @@ class Sandbox:
             child_end.close()
             self._conn.close()
             self._closed = True
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            processes.remove_tree(self.workdir)
             raise RuntimeError(str(err)) from None
+        processes.track(self._process.pid, self.confinement.ids[0] if self.confinement.ids else None)
         child_end.close()
         os.close(out_write)
         os.close(evidence_write)
@@ -382,12 +384,8 @@ class Sandbox:
         """Kill the child and everything it started: its descendants (orphans are
         re-parented to it, a subreaper), its process group and, when the judge is
         root, every process of the sandbox uid (daemons that escaped included)."""
-        pid = self._process.pid
-        if pid is not None:
-            processes.kill_tree(pid)
-            processes.kill_group(pid)
-        if self.confinement.ids:
-            processes.kill_uid(self.confinement.ids[0])
+        if self._process.pid is not None:
+            processes.kill_child(self._process.pid, self.confinement.ids[0] if self.confinement.ids else None)
         self._process.join(timeout=5)
 
     def close(self) -> None:
@@ -403,11 +401,12 @@ class Sandbox:
             except (BrokenPipeError, OSError):
                 pass
         self.kill()
+        processes.untrack(self._process.pid)
         isolation.release_ids(self.confinement.ids)
         self._conn.close()
         self.output.finish()
         self.evidence.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        processes.remove_tree(self.workdir)  # never raises: what it cannot remove is reported on stderr
 
     def __enter__(self) -> "Sandbox":
         return self
