@@ -113,27 +113,38 @@ GIVEN_OPTIMIZER_LR_SCALE = 0.5
 def train_policy_call(student, policy_spec: dict, observations: Tensor, actions: Tensor, config: dict,
                       generator_seed: int, global_seed: int) -> dict:
     """One call of the student's ``train_policy(policy, optimizer, buffer, cfg, generator)`` on objects built
-    from the judge's data: the policy, Adam at ``GIVEN_OPTIMIZER_LR_SCALE × cfg.learning_rate``, a buffer of exactly these pairs, a
-    generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed`` (another seed),
-    so a draw that ignores the generator shows. Returns the final parameters, the returned losses as they are,
-    and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample``
-    call, the number of optimizer steps and of zero_grad calls. The judge scores the parameters and losses only
-    (against its own replay); what the objects saw only words the diagnosis of a failure."""
+    from the judge's data: the policy, Adam at ``GIVEN_OPTIMIZER_LR_SCALE × cfg.learning_rate``, a buffer of exactly
+    these pairs, a generator seeded with ``generator_seed``. torch's global RNG is seeded with ``global_seed``
+    (another seed), so a draw that ignores the generator shows. Returns the final parameters, the returned losses
+    as they are, and what the buffer, the optimizer and the policy saw (``seen``): the size, generator and pairs of
+    every ``buffer.sample`` call; the order of the sample calls and optimizer steps; at every optimizer step the
+    parameters it started from, their gradients and each group's learning rate; the number of zero_grad calls;
+    and the optimizer's settings before and after the call. The judge checks each step from these records."""
     from rlkit.imitation import ImitationConfig, ReplayBuffer
 
     given = torch.Generator().manual_seed(int(generator_seed))
-    seen = {"sample_sizes": [], "sample_generators": [], "optimizer_steps": 0, "zero_grads": 0}
+    seen = {"sample_sizes": [], "sample_generators": [], "optimizer_steps": 0, "zero_grads": 0,
+            "minibatches": [], "order": [], "steps": []}
 
     class WatchedBuffer(ReplayBuffer):
         def sample(self, n, generator=None):
             seen["sample_sizes"].append(int(n) if isinstance(n, int) else -1)
             seen["sample_generators"].append("given" if generator is given else "none" if generator is None
                                              else "other")
-            return super().sample(n, generator)
+            drawn = super().sample(n, generator)
+            seen["minibatches"].append([t.detach().clone() for t in drawn])
+            seen["order"].append("sample")
+            return drawn
 
     class WatchedAdam(torch.optim.Adam):
         def step(self, closure=None):
             seen["optimizer_steps"] += 1
+            seen["order"].append("step")
+            seen["steps"].append({
+                "parameters": {name: p.detach().clone() for name, p in policy.named_parameters()},
+                "grads": {name: None if p.grad is None else p.grad.detach().clone()
+                          for name, p in policy.named_parameters()},
+                "lr": [group.get("lr") for group in self.param_groups]})
             return super().step(closure)
 
         def zero_grad(self, set_to_none: bool = True):
@@ -150,9 +161,16 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     buffer = build_buffer(observations, actions, WatchedBuffer)
     cfg = ImitationConfig(**config)
     optimizer = WatchedAdam(policy.parameters(), lr=GIVEN_OPTIMIZER_LR_SCALE * cfg.learning_rate)
+    seen["settings_before"] = _settings(optimizer)
     torch.manual_seed(int(global_seed))
     losses = student.train_policy(policy, optimizer, buffer, cfg, given)
+    seen["settings_after"] = _settings(optimizer)
     return {"policy": _parameters(policy), "losses": losses, "seen": seen}
+
+
+def _settings(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Each parameter group's settings (learning rate, betas, …), without its parameters."""
+    return [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
 
 
 class DriftEnv(gym.Env):

@@ -31,9 +31,20 @@ EXPECTED = {
     "bc_mean_over_action_dimensions": ("bc_loss", "averaged-over-action-dimensions"),
     "pg_sign_flipped": ("pg_unbiased_full_return", "sign-flipped"),
     "pg_mean_over_time_steps": ("pg_unbiased_full_return", "averaged-over-time-steps"),
+    # recorded actions that are not independent draws of π (autograder.draws)
+    "greedy_mode_action": ("sample_trajectory", "actions-not-sampled"),
+    "sample_records_the_clipped_action": ("sample_trajectory", "actions-clipped"),
+    "sample_reseeds_before_every_action": ("sample_trajectory", "draws-not-independent"),
+    "sample_reseeds_at_every_reset": ("sample_trajectories", "draws-not-independent"),
+    "relabel_labels_keep_the_graph": ("dagger_relabel", "labels-require-grad"),
+    # DAgger's rollouts tested against the learner's own draws (autograder.dagger_moves)
+    "dagger_rolls_out_the_mean_action": ("dagger_process", "mean-action-rollouts"),
+    "dagger_rolls_out_the_expert": ("dagger_process", "expert-rollouts"),
+    "dagger_rolls_out_the_initial_policy": ("dagger_process", "stale-learner"),
 }
-# train_policy's mistakes, named by its hidden check (it replays the reference, so it needs solutions/)
-EXPECTED_HIDDEN = {
+# train_policy's mistakes, named alike by the public check (each step from the child's records,
+# autograder.train_steps) and by the hidden one, which runs the same checks before replaying the reference
+EXPECTED_TRAINING = {
     "train_minibatch_drawn_once": "minibatch-reused",
     "train_whole_buffer_as_batch": "whole-buffer-as-batch",
     "train_global_rng": "wrong-generator",
@@ -43,6 +54,8 @@ EXPECTED_HIDDEN = {
     "train_loss_summed_over_steps": "wrong-loss-logged",
     "train_never_steps": "parameters-unchanged",
     "train_gradients_never_cleared": "no-zero-grad",
+    "train_loss_logged_after_the_step": "loss-logged-after-step",
+    "train_overwrites_the_learning_rate": "optimizer-settings-changed",
 }
 VARIANTS = {v.name: v for v in collect("BUGGY")}
 
@@ -57,10 +70,11 @@ def test_a_classic_mistake_is_named(tmp_path, name):
     assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{result.details}"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_HIDDEN))
-def test_a_training_loop_mistake_is_named(tmp_path, name):
+@pytest.mark.parametrize("problem", ["train_policy_steps", "train_policy_matches_reference"])
+@pytest.mark.parametrize("name", sorted(EXPECTED_TRAINING))
+def test_a_training_loop_mistake_is_named(tmp_path, name, problem):
     variant = VARIANTS[name]
-    result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}),
-                           "train_policy_matches_reference")
+    result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
+                           with_reference=problem.endswith("reference"))
     assert result.status == "failed"
-    assert result.diagnosis == EXPECTED_HIDDEN[name], f"{name}: {result.diagnosis}\n{result.details}"
+    assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{result.details}"

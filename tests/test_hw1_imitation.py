@@ -169,6 +169,7 @@ def test_drift_env_states_follow_the_actions_and_an_unseeded_reset_continues_the
 def test_train_policy_replay_is_exact_and_the_watched_objects_see_the_reference_steps():
     from autograder.child_tasks import train_policy_call
     from autograder.problems import hw1_imitation as h
+    from autograder.train_steps import check_train_steps
 
     ref = _reference_imitation()
     case = h.TRAIN_POLICY_EXAMPLE
@@ -176,10 +177,15 @@ def test_train_policy_replay_is_exact_and_the_watched_objects_see_the_reference_
     first, again = train_policy_call(ref, *args), train_policy_call(ref, *args)
     assert all(torch.equal(first["policy"][k], again["policy"][k]) for k in first["policy"])
     assert first["losses"] == again["losses"] and len(first["losses"]) == case["steps"]
-    assert first["seen"] == {"sample_sizes": [case["train_batch_size"]] * case["steps"],
-                             "sample_generators": ["given"] * case["steps"], "optimizer_steps": case["steps"],
-                             "zero_grads": case["steps"]}
+    seen = first["seen"]
+    assert {k: seen[k] for k in ("sample_sizes", "sample_generators", "optimizer_steps", "zero_grads", "order")} == {
+        "sample_sizes": [case["train_batch_size"]] * case["steps"], "sample_generators": ["given"] * case["steps"],
+        "optimizer_steps": case["steps"], "zero_grads": case["steps"], "order": ["sample", "step"] * case["steps"]}
+    assert seen["settings_before"] == seen["settings_after"] and seen["settings_before"][0]["lr"] == 2.5e-3
+    assert all(torch.equal(seen["steps"][0]["parameters"][k], v) for k, v in args[0]["parameters"].items())
+    assert all(step["lr"] == [2.5e-3] and all(g is not None for g in step["grads"].values()) for step in seen["steps"])
     assert h._params_close(first["policy"], args[0]["parameters"]) is not None  # the steps moved the policy
+    check_train_steps(first, args, first["losses"], h.TRAIN_STEP_HINT)  # the public properties hold for it
 
 
 def test_dagger_counts_on_the_scripted_task_are_known_in_advance():
@@ -194,8 +200,6 @@ def test_dagger_counts_on_the_scripted_task_are_known_in_advance():
     assert [it["buffer_size"] for it in its] == [4, 16, 28] == [len(it["buffer_observations"]) for it in its]
     new = its[1]["buffer_observations"][4:]
     assert torch.equal(its[1]["buffer_actions"][4:], h._expert_labels(new))
-    assert not h._follows_expert(new)  # the learner's states, not the expert's
-    assert h._follows_expert(args[3][0].observations)
     h.check_dagger_process(out, case, args[0], args[3])  # the public problem's properties hold for the reference
 
 

@@ -2,20 +2,24 @@
 
 Unit problems run the student's functions on Hypothesis-drawn inputs: policies
 and batches for ``bc_loss``; small scripted environments (``rlkit.scripted_envs``)
-whose termination and truncation times Hypothesis chooses for the two samplers;
-a linear expert on drawn trajectories for ``dagger_relabel``. The expected
-values come from the definitions, computed here in the judge.
+whose termination and truncation times Hypothesis chooses for the two samplers,
+whose recorded actions must also be independent draws of the policy
+(``autograder.draws``); a linear layer as the expert (its parameters require
+grad) on drawn trajectories for ``dagger_relabel``. The expected values come
+from the definitions, computed here in the judge.
 
 The training loop is graded by what it does, on small objects the judge builds
 and sends as data (``autograder.child_tasks``): ``train_policy`` on a drawn
 policy, buffer and configuration (public: one finite float per step, the policy
-trained; hidden: the same final parameters and losses as the reference's
-``train_policy`` replayed here on the same objects and generator seed), and
-DAgger's process on a small task whose states depend on the actions (public:
-env steps, buffer growth, the demonstrations first, then the current learner's
-own states, labelled by the expert, all fixed by the configuration and checked
-here; hidden: the data set and the parameters after every iteration against the
-reference's loop replayed here).
+trained, each step as the contract fixes it, from what the grader's optimizer
+and buffer recorded, ``autograder.train_steps``; hidden: the same final
+parameters and losses as the reference's ``train_policy`` replayed here on the
+same objects and generator seed), and DAgger's process on a small task whose
+states depend on the actions (public: env steps, buffer growth, the
+demonstrations first, then the current learner's own sampled states
+(``autograder.dagger_moves``), labelled by the expert, all fixed by the
+configuration and checked here; hidden: the parameters after every iteration
+against the reference's train_policy trained here on the student's data set).
 
 The two integration problems train on LunarLanderContinuous-v3 in the sandboxed
 child with the student's own training loop. The child sends back only the
@@ -27,10 +31,10 @@ seeds. Measured on the reference solution under a loaded 2-core machine: see
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
-import numpy as np
 import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
@@ -38,7 +42,8 @@ from hypothesis import strategies as st
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt,
                                 load_checked_parameters, tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
-from autograder.returned import as_count, as_number
+from autograder.returned import as_count
+from autograder.train_steps import check_train_steps
 from rlkit.trajectory import Trajectory
 
 MODULE = "hw1.imitation"
@@ -54,6 +59,9 @@ SAMPLE_HINT = ("record o_t (the observation the action was taken in) before call
                "terminal state); reset with env.reset(seed=seed)")
 TRAJS_HINT = ("call sample_trajectory (with no seed) until the total number of steps reaches min_timesteps, "
               "keeping every trajectory whole")
+RELABEL_GRAD_HINT = ("the expert's labels are constants, BC's targets: compute them without building a graph (keep "
+                     "the @torch.no_grad() decorator, or .detach() them). Labels that require grad make BC "
+                     "backpropagate into the expert, and the second training step fails")
 RELABEL_HINT = ("DAgger keeps the learner's observations and replaces its actions by the expert's action in the "
                 "same observation: actions = expert(observations)")
 
@@ -227,8 +235,11 @@ def make_scripted(schedule, discrete: bool, obs_dim: int):
     if discrete:
         policy = TablePolicy(torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, -1.0], [-1.0, 1.0, 0.5]]))
     else:
-        weight = torch.full((2, obs_dim), 0.05)
-        policy = LinearGaussianPolicy(weight, torch.tensor([0.1, -0.2]), torch.full((2,), math.log(0.5)))
+        # Dimension 0 follows the step count (the reward shows it); dimension 1's mean, 3, lies 4σ beyond the
+        # action bound 1, so a draw falls inside the bounds with probability Φ(−4) − Φ(−8) ≈ 3.2e-5: two draws
+        # recorded inside the bounds (a rollout that records the clipped action) are already a 1e-9 event.
+        weight = torch.cat([torch.full((1, obs_dim), 0.05), torch.zeros(1, obs_dim)])
+        policy = LinearGaussianPolicy(weight, torch.tensor([0.1, 3.0]), torch.full((2,), math.log(0.5)))
     return env, policy
 
 
@@ -307,30 +318,40 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
                      name=f"{name}: final_observation (o_T, the observation after the last step)", atol=1e-6)
 
 
-SAMPLING_MIN_STEPS = 24
+SAMPLING_HINTS = {
+    "actions-not-sampled": "sample each action, a_t ~ π(·|o_t): policy(o_t[None]).sample(), never the policy's mean "
+                           "or its most likely action",
+    "actions-clipped": "record a_t exactly as drawn from π(·|o_t); clip, if at all, only the copy passed to env.step: "
+                       "a clipped action is not a draw of π, and its log-probability under π (what BC, DAgger and the "
+                       "policy gradient use) is not the clipped action's",
+    "draws-not-independent": "draw every a_t fresh from torch's RNG as it stands: never reseed it (torch.manual_seed) "
+                             "inside a rollout, before an action or at a reset; reseeding draws the same noise again, "
+                             "and the samples are no longer independent",
+}
 
 
-def check_sampled(traj, policy) -> None:
-    """Actions are drawn from π(·|o_t), not its most likely action / its mean.
+def check_draws(trajs: list, policy, action_space, name: str) -> None:
+    """The recorded actions of one call's episodes are independent draws of π: not its mean or mode, not clipped
+    to the action bounds, not the same noise again within an episode or from one episode to the next. Each
+    check's false-failure probability is bounded in ``autograder.draws`` (below 1e-8 per call)."""
+    from gymnasium import spaces
 
-    Only on episodes of ≥ 24 steps. With the scripted policies a sampler
-    returns the mode at every one of 24 steps with probability below 1e-6
-    (discrete: (1/3)^8 · 0.84^8 · 0.57^8 ≈ 5e-7 over the three table rows; continuous:
-    probability 0 of hitting the mean exactly), and the sandbox seeds torch
-    before every call, so the verdict is the same on every run."""
-    T = len(traj.rewards)
-    if T < SAMPLING_MIN_STEPS:
-        return
-    with torch.no_grad():
-        dist = policy(traj.observations.to(torch.float32))
-        if traj.actions.is_floating_point():
-            greedy = torch.allclose(traj.actions.to(torch.float32), dist.mean, atol=1e-6)
-        else:
-            greedy = torch.equal(traj.actions.long(), dist.probs.argmax(-1))
-    if greedy:
-        raise Mismatch(f"sample_trajectory: all {T} actions are the policy's most likely action (or its mean): "
-                       "actions must be SAMPLED, a_t ~ π(·|o_t)", "use policy(o_t[None]).sample()",
-                       "actions-not-sampled")
+    from autograder.draws import first_unlikely, repeated_episode_events, trajectory_events
+
+    bounds = ((torch.as_tensor(action_space.low), torch.as_tensor(action_space.high))
+              if isinstance(action_space, spaces.Box) else ())
+    events, dists = [], []
+    for k, traj in enumerate(trajs):
+        with torch.no_grad():
+            dists.append(policy(traj.observations.to(torch.float32)))
+        where = f"trajectory {k}: " if len(trajs) > 1 else ""
+        events += [dataclasses.replace(e, what=where + e.what)
+                   for e in trajectory_events(dists[-1], traj.actions, *bounds)]
+    events += repeated_episode_events(dists, [traj.actions for traj in trajs])
+    found = first_unlikely(events)
+    if found is not None:
+        raise Mismatch(f"{name}: the recorded actions are not independent draws of the policy: {found.what}",
+                       SAMPLING_HINTS[found.diagnosis], found.diagnosis)
 
 
 @problem("hw1", "sample_trajectory", points=4, stubs=[(MODULE, "sample_trajectory")], hint=SAMPLE_HINT)
@@ -347,7 +368,7 @@ def check_sample_trajectory(ctx):
     @example(schedule=[(8, "terminated")], max_length=4, discrete=True, seed=1, obs_dim=3)
     @example(schedule=[(8, "never")], max_length=6, discrete=False, seed=2, obs_dim=3)
     @example(schedule=[(1, "terminated")], max_length=1, discrete=True, seed=0, obs_dim=3)
-    @example(schedule=[(30, "never")], max_length=30, discrete=True, seed=4, obs_dim=3)
+    @example(schedule=[(40, "never")], max_length=40, discrete=True, seed=4, obs_dim=3)
     @example(schedule=[(30, "truncated")], max_length=40, discrete=False, seed=5, obs_dim=3)
     def prop(schedule, max_length, discrete, seed, obs_dim):
         env, policy = make_scripted(schedule, discrete, obs_dim)
@@ -359,7 +380,7 @@ def check_sample_trajectory(ctx):
         length, terminated = judge_env.expected_episode(0, max_length)
         check_rollout(reply["value"], name="sample_trajectory", env=judge_env, length=length, terminated=terminated,
                       u=u, episode=0, max_length=max_length, how=schedule[0][1])
-        check_sampled(reply["value"], policy)
+        check_draws([reply["value"]], policy, judge_env.action_space, "sample_trajectory")
 
     prop()
 
@@ -400,6 +421,7 @@ def check_sample_trajectories(ctx):
             _, how = schedule[k % len(schedule)]
             check_rollout(traj, name=f"sample_trajectories: trajectory {k}", env=judge_env, length=length,
                           terminated=terminated, u=u, episode=k, max_length=max_length, how=how)
+        check_draws(list(value), policy, judge_env.action_space, "sample_trajectories")
 
     prop()
 
@@ -423,8 +445,8 @@ def relabel_cases(draw) -> dict:
 
 
 def build_relabel_case(case: dict):
-    from rlkit.scripted_envs import LinearExpert
-
+    """(expert, trajectories). The expert is an ordinary linear layer whose parameters require grad, as a
+    student's own expert network would be: labels computed with autograd on carry its graph."""
     trajs = [Trajectory(observations=torch.tensor(t["observations"], dtype=torch.float32),
                         actions=torch.tensor(t["actions"], dtype=torch.float32),
                         rewards=torch.tensor(t["rewards"], dtype=torch.float32), terminated=t["terminated"])
@@ -434,7 +456,11 @@ def build_relabel_case(case: dict):
     def build():
         weight = torch.randn(case["act_dim"], obs_dim)
         weight[:, 0] = 1.0 + weight[:, 0].abs()  # the step counter always moves the expert's action
-        return LinearExpert(weight, torch.randn(case["act_dim"]))
+        expert = torch.nn.Linear(obs_dim, case["act_dim"])
+        with torch.no_grad():
+            expert.weight.copy_(weight)
+            expert.bias.copy_(torch.randn(case["act_dim"]))
+        return expert
 
     return _seeded(case["seed"], build), trajs
 
@@ -467,7 +493,8 @@ def check_dagger_relabel(ctx):
             assert_close(obs, old.observations, name=f"{name}: observations (must be the learner's, unchanged)",
                          atol=1e-6, label="step, dim", diagnosis="observations-changed")
             labels = expect_tensor(got.actions, name=f"{name}: actions", shape=list(old.actions.shape))
-            want = expert(old.observations)
+            with torch.no_grad():
+                want = expert(old.observations)
             if not within(labels, want, 1e-4):
                 if within(labels, old.actions, 1e-6):
                     raise Mismatch(f"{name}: the actions are still the learner's actions {fmt(old.actions)}; "
@@ -482,6 +509,9 @@ def check_dagger_relabel(ctx):
                                    diagnosis="expert-label-off-by-one")
             assert_close(labels, want, name=f"{name}: actions (expected expert(observations))", atol=1e-4,
                          label="step, dim")
+            if getattr(labels, "sandbox_requires_grad", False):
+                raise Mismatch(f"{name}: the labels require grad: they carry the graph of expert(observations), "
+                               "back to the expert's parameters", RELABEL_GRAD_HINT, "labels-require-grad")
             rewards = expect_tensor(got.rewards, name=f"{name}: rewards", shape=[T])
             assert_close(rewards, old.rewards, name=f"{name}: rewards (unchanged)", atol=1e-6, label="step",
                          diagnosis="rewards-changed")
@@ -494,11 +524,12 @@ def check_dagger_relabel(ctx):
 
 # --------------------------------------------------------------------------- train_policy, step by step
 # The judge builds a small policy, a buffer and a configuration, sends them as data, and the child runs the
-# student's train_policy on objects built from them (autograder.child_tasks.train_policy_call). Because
-# ReplayBuffer.sample(n, generator) is deterministic, the reference's train_policy run in the judge on the same
-# objects gives the same minibatches: a minibatch drawn once, the whole buffer, torch's global RNG instead of the
-# generator (seeded differently in the child), cfg.batch_size instead of cfg.train_batch_size, or two optimizer
-# steps per minibatch each end at other parameters, far outside the tolerance below.
+# student's train_policy on objects built from them (autograder.child_tasks.train_policy_call), which record what
+# happens to them. Public: every step as the contract fixes it, checked from those records without the reference
+# (autograder.train_steps: the given optimizer and its settings, a fresh minibatch with the given generator, the
+# gradient of its bc_loss, the loss logged before the step). Hidden: because ReplayBuffer.sample(n, generator) is
+# deterministic, the reference's train_policy run in the judge on the same objects gives the same minibatches, and
+# the parameters after the last step must agree within the tolerance below.
 TRAIN_STEP_HINT = ("train_policy takes exactly cfg.train_steps_per_iter optimizer steps; before each one it draws "
                    "a FRESH minibatch of cfg.train_batch_size pairs with the buffer's own sampler and the GIVEN "
                    "generator (never torch's global RNG, never the whole buffer), computes your bc_loss on it, "
@@ -509,9 +540,10 @@ TRAIN_POLICY_EXAMPLE = {"kind": "gaussian_mlp", "obs_dim": 2, "act_dim": 1, "n_a
                         "init_seed": 3, "data_seed": 4, "generator_seed": 5, "global_seed": 1005}
 # Parameters after a few Adam steps: float rounding (float64 inside bc_loss, another summation order) moves them
 # by ~1e-7; every mistake above moves some of them by about the learning rate (Adam's step size). Measured over
-# 300 drawn cases: a per-sample float64 bc_loss stays within 0.06% of the tolerance; each of the five mistakes
-# above exceeds it at least 2.5-fold in 95% of the (case, mistake) pairs, the rest being cases where the mistake
-# happens to draw the same minibatches (a buffer of 2 pairs, say): other drawn cases catch it.
+# 300 drawn cases: a per-sample float64 bc_loss stays within 0.06% of the tolerance; a minibatch drawn once, the
+# whole buffer, torch's global RNG, cfg.batch_size for the minibatch or two optimizer steps per minibatch each
+# exceed it at least 2.5-fold in 95% of the (case, mistake) pairs, the rest being cases where the mistake happens
+# to draw the same minibatches (a buffer of 2 pairs, say): other drawn cases catch it.
 TRAIN_PARAM_ATOL, TRAIN_PARAM_RTOL = 2e-4, 1e-3
 
 
@@ -573,10 +605,30 @@ def _trained(reply, spec: dict) -> dict:
     return load_checked_parameters(build_policy(spec), reply.get("policy"), TRAIN_STEP_HINT).state_dict()
 
 
+def check_train_run(case: dict, args: tuple, reply) -> list:
+    """The public properties of one train_policy run (the losses it returned): one finite Python float per
+    step, the policy trained, and every step as the contract fixes it (``autograder.train_steps``)."""
+    losses = _checked_losses(reply.get("losses") if isinstance(reply, dict) else None, case["steps"])
+    for k, loss in enumerate(losses):
+        if not isinstance(loss, float) or isinstance(loss, bool):
+            what = ("a tensor" if isinstance(loss, torch.Tensor) else type(loss).__name__)
+            raise Mismatch(f"train_policy: losses[{k}] is {what}, not a Python float: the log keeps numbers; a "
+                           "tensor kept in the list also keeps its whole graph alive", diagnosis="loss-not-float")
+        if not math.isfinite(loss):
+            raise Mismatch(f"train_policy: losses[{k}] = {loss} is not finite", diagnosis="non-finite")
+    params = _trained(reply, args[0])
+    if all(torch.equal(params[name], value) for name, value in args[0]["parameters"].items()):
+        raise Mismatch(f"train_policy ran {case['steps']} steps but the policy's parameters did not change: "
+                       "no optimizer step moved them (is a step taken, on a loss computed with the given "
+                       "policy, by the given optimizer?)", diagnosis="parameters-unchanged")
+    check_train_steps(reply, args, losses, TRAIN_STEP_HINT)
+    return losses
+
+
 @problem("hw1", "train_policy_steps", points=2, stubs=[(MODULE, "bc_loss"), (MODULE, "train_policy")],
          hint=TRAIN_STEP_HINT, seconds=60)
 def check_train_policy_steps(ctx):
-    """train_policy returns one finite Python float per step (cfg.train_steps_per_iter) and trains the policy."""
+    """train_policy step by step: the given optimizer, a fresh minibatch, its bc_loss gradient, the loss before."""
     run = ctx.task("train_policy_call", MODULE)
 
     @grader_settings(max_examples=6)
@@ -584,21 +636,7 @@ def check_train_policy_steps(ctx):
     @example(case=TRAIN_POLICY_EXAMPLE)
     def prop(case):
         args = build_train_policy_case(case)
-        reply = run(*args)
-        losses = _checked_losses(reply.get("losses") if isinstance(reply, dict) else None, case["steps"])
-        for k, loss in enumerate(losses):
-            if not isinstance(loss, float) or isinstance(loss, bool):
-                what = ("a tensor" if isinstance(loss, torch.Tensor) else type(loss).__name__)
-                raise Mismatch(f"train_policy: losses[{k}] is {what}, not a Python float: the log keeps numbers; a "
-                               "tensor kept in the list also keeps its whole graph alive",
-                               diagnosis="loss-not-float")
-            if not math.isfinite(loss):
-                raise Mismatch(f"train_policy: losses[{k}] = {loss} is not finite", diagnosis="non-finite")
-        params = _trained(reply, args[0])
-        if all(torch.equal(params[name], value) for name, value in args[0]["parameters"].items()):
-            raise Mismatch(f"train_policy ran {case['steps']} steps but the policy's parameters did not change: "
-                           "no optimizer step moved them (is a step taken, on a loss computed with the given "
-                           "policy, by the given optimizer?)", diagnosis="parameters-unchanged")
+        check_train_run(case, args, run(*args))
 
     prop()
 
@@ -607,56 +645,6 @@ def _reference_module(ctx, function: str):
     import inspect
 
     return inspect.getmodule(ctx.ref(MODULE, function))
-
-
-def _train_diagnosis(ctx, args: tuple, reply: dict, losses: list) -> tuple[str, str]:
-    """What a failing train_policy did: (diagnosis id, words), from the first loss (recomputed here with the
-    reference's bc_loss, no training involved) and from what the buffer and the optimizer the child built saw;
-    ("differs-from-reference", "") when none of these explains it. The verdict never depends on this; it only
-    words the failure."""
-    from autograder.child_tasks import build_policy
-
-    unexplained = ("differs-from-reference", "")
-    spec, observations, actions, config, _, _ = args
-    steps = config["train_steps_per_iter"]
-    first = as_number(losses[0]) if losses else None
-    if first is not None:
-        with torch.no_grad():
-            whole = float(ctx.ref(MODULE, "bc_loss")(build_policy(spec), observations, actions))
-        if within(first, whole, 1e-5 * (1.0 + abs(whole))):
-            return ("whole-buffer-as-batch",
-                    "the whole buffer used as the batch (draw a minibatch of cfg.train_batch_size at every step)")
-    seen = reply.get("seen")
-    if not isinstance(seen, dict):
-        return unexplained
-    sizes, generators, optimizer_steps = (seen.get("sample_sizes"), seen.get("sample_generators"),
-                                          seen.get("optimizer_steps"))
-    if optimizer_steps == 0:
-        return ("own-optimizer",
-                "an optimizer of its own: the given optimizer took no step (step the optimizer train_policy is "
-                "given; a new Adam at every call restarts its moment estimates at every DAgger iteration)")
-    if isinstance(optimizer_steps, int) and optimizer_steps == 2 * steps:
-        return ("two-steps-per-minibatch",
-                f"two optimizer steps on each minibatch ({optimizer_steps} steps for {steps} minibatches)")
-    if isinstance(optimizer_steps, int) and optimizer_steps != steps:
-        return ("wrong-optimizer-step-count",
-                f"{optimizer_steps} optimizer steps were taken, not one per step ({steps})")
-    if isinstance(sizes, list) and isinstance(generators, list) and sizes:
-        if len(sizes) == 1 and steps > 1:
-            return ("minibatch-reused",
-                    "one minibatch drawn once and reused at every step (draw a fresh one before each step)")
-        if any(g != "given" for g in generators):
-            return ("wrong-generator",
-                    "minibatches drawn with torch's global RNG (or another generator) instead of the given generator")
-        if all(n == config["batch_size"] for n in sizes):
-            return ("wrong-minibatch-size",
-                    f"minibatches of cfg.batch_size = {config['batch_size']} pairs (the DAgger rollout budget) "
-                    f"instead of cfg.train_batch_size = {config['train_batch_size']}")
-    if seen.get("zero_grads") == 0:
-        return ("no-zero-grad",
-                "gradients that are never cleared (no zero_grad call, on the optimizer or the policy): backward "
-                "ADDS to the old gradients, so each step would use the sum of all the steps' gradients so far")
-    return unexplained
 
 
 def _params_close(got: dict, want: dict) -> tuple[str, float] | None:
@@ -683,30 +671,21 @@ def check_train_policy_matches_reference(ctx):
     def prop(case):
         args = build_train_policy_case(case)
         reply = run(*args)
-        losses = _checked_losses(reply.get("losses") if isinstance(reply, dict) else None, case["steps"])
-        got = _trained(reply, args[0])
+        losses = check_train_run(case, args, reply)  # the public properties first: they name the mistake
         with torch.random.fork_rng(devices=[]):
             want_reply = train_policy_call(reference, *args)
-        want = want_reply["policy"]
-        off = _params_close(got, want)
+        off = _params_close(_trained(reply, args[0]), want_reply["policy"])
         if off is not None:
             name, diff = off
-            if all(torch.equal(got[k], v) for k, v in args[0]["parameters"].items()):
-                diagnosis = "parameters-unchanged"
-                found = (": the policy's parameters did not change at all (no optimizer step moved them: is a step "
-                         "taken, on a loss computed with the given policy?)")
-            else:
-                diagnosis, what = _train_diagnosis(ctx, args, reply, losses)
-                found = f": it looks like {what}" if what else ""
             note(f"steps={case['steps']}, buffer of {case['buffer_size']} pairs, "
                  f"train_batch_size={case['train_batch_size']}, batch_size={case['batch_size']}")
             raise Mismatch(f"train_policy: after {case['steps']} steps the parameter {name} differs from the "
-                           f"reference's by up to {diff:.3g} "
-                           f"(tolerance {TRAIN_PARAM_ATOL:g} + {TRAIN_PARAM_RTOL:g}·|θ|)"
-                           f"{found}", diagnosis=diagnosis)
+                           f"reference's by up to {diff:.3g} (tolerance {TRAIN_PARAM_ATOL:g} + "
+                           f"{TRAIN_PARAM_RTOL:g}·|θ|), though every step followed the gradient of its minibatch's "
+                           "bc_loss: the update itself is not one step of the given optimizer",
+                           diagnosis="differs-from-reference")
         for k, (g, w) in enumerate(zip(losses, want_reply["losses"])):
-            value = as_number(g)
-            if value is None or not within(value, w, 1e-3 * (1.0 + abs(w))):
+            if not within(g, w, 1e-3 * (1.0 + abs(w))):
                 raise Mismatch(f"train_policy: losses[{k}] is {describe(g)}, expected the loss of step {k}'s "
                                f"minibatch before that step, {w:.6g}", diagnosis="wrong-loss-logged")
 
@@ -716,20 +695,30 @@ def check_train_policy_matches_reference(ctx):
 # --------------------------------------------------------------------------- DAgger's process, step by step
 # run_training_loop on a small task whose states depend on the actions taken (autograder.child_tasks.DriftEnv:
 # x ← x + 0.5·clip(a), o = [x, t]) with a linear expert a* = −x. Episodes end only at cfg.ep_len, so every count is
-# known in advance: iteration i ≥ 1 collects ⌈batch_size / ep_len⌉ whole episodes of ep_len steps. The learner's
-# std is tiny (e^−12 ≈ 6e-6), so its rollouts are fixed by its mean up to ~1e-5 whatever way a correct sampler
-# draws the noise (torch's RNG in another order, numpy's); the reference's loop replayed in the judge on the same
-# objects and seeds then gives the same data set and the same parameters, up to the tolerances below. Measured
-# over 100 drawn cases: a sampler drawing its noise with numpy stays within 1.4% of each tolerance; rolling out
-# the expert, or training twice per iteration, exceeds it at least 30-fold.
+# known in advance: iteration i ≥ 1 collects ⌈batch_size / ep_len⌉ whole episodes of ep_len steps. The learner
+# has a noticeable std (DAGGER_LOG_STD), so its rollouts are draws: each recorded move x → x' shows the action
+# taken, â = 2(x' − x) (or only that it reached ±1 when clipped), and the judge tests those moves against the
+# learner as it was after the previous iteration (check_learner_moves): a loop that rolls out the mean action,
+# the expert, or an earlier learner fails with a false-failure probability bounded below. Because a correct
+# sampler may draw its noise in any way (torch's RNG in another order, numpy's), the data set itself is never
+# compared with a replay; the hidden problem trains the reference's train_policy on the student's own data set
+# and compares the parameters after every iteration.
 DAGGER_HINT = ("iteration 0 trains on the demonstrations only; every later iteration rolls out the CURRENT "
                "learner (not the expert) with sample_trajectories for at least cfg.batch_size env steps, episodes "
                "cut at cfg.ep_len, replaces the learner's actions by the expert's labels on exactly those "
                "observations (dagger_relabel), ADDS them to the buffer (D grows, nothing is thrown away) and "
                "trains; fix the unit problems (sample_trajectories, dagger_relabel, train_policy) first")
+MOVES_HINTS = {
+    "mean-action-rollouts": "DAgger labels the states the learner visits when it acts as the stochastic policy "
+                            "π_θ(a|o) it is: roll it out with sample_trajectories, whose actions are sampled from π, "
+                            "never its mean",
+    "expert-rollouts": "roll out the LEARNER, not the expert: DAgger asks the expert to label the states the "
+                       "learner visits, where its own mistakes take it",
+    "stale-learner": "roll out the current learner, the policy as trained by the previous iteration (the very "
+                     "policy object train_policy updates), not a copy kept from an earlier iteration",
+}
 DAGGER_EXPERT = ([[-1.0, 0.0]], [0.0])
-DAGGER_LOG_STD = -12.0
-DAGGER_OBS_ATOL = 2e-3
+DAGGER_LOG_STD = math.log(0.01)
 DAGGER_PARAM_ATOL, DAGGER_PARAM_RTOL = 1e-3, 1e-3
 DAGGER_EXAMPLE = {"ep_len": 4, "batch_size": 10, "n_iter": 3, "steps": 6, "train_batch_size": 4, "n_demos": 1,
                   "learning_rate": 2e-2, "seed": 1, "init_seed": 2, "stream_seed": 3}
@@ -774,29 +763,6 @@ def build_dagger_case(case: dict) -> tuple:
     return spec, torch.tensor(weight), torch.tensor(bias), demos, config, case["seed"], case["stream_seed"]
 
 
-def _reference_dagger(ctx, args: tuple) -> dict:
-    from autograder.child_tasks import dagger_loop
-
-    module = _reference_module(ctx, "run_training_loop")
-    state = np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return dagger_loop(module, *args)
-    finally:
-        np.random.set_state(state)
-
-
-def _follows_expert(observations: torch.Tensor) -> bool:
-    """Whether consecutive steps of these DriftEnv observations moved x by the expert's action:
-    x' = x + 0.5·clip(a*)."""
-    o = observations.to(torch.float64)
-    same_episode = (o[1:, 1] - o[:-1, 1]) == 1
-    if not bool(same_episode.any()):
-        return False
-    moved = o[:-1, 0] + 0.5 * _expert_labels(observations[:-1]).to(torch.float64)[:, 0].clamp(-1.0, 1.0)
-    return bool(((o[1:, 0] - moved).abs()[same_episode] < 1e-4).all())
-
-
 def _episode_starts(case: dict, episodes: int) -> list[float]:
     """x_0 of the learner's episodes, in order: the env's stream after the run's seeded reset, continued by
     unseeded resets (as sample_trajectories resets)."""
@@ -807,20 +773,29 @@ def _episode_starts(case: dict, episodes: int) -> list[float]:
     return [float(env.reset()[0][0]) for _ in range(episodes)]
 
 
-def _learner_means(spec: dict, params, observations: torch.Tensor) -> torch.Tensor:
-    """The mean action of the learner with these parameters (the judge's own policy, checked parameters)."""
+def _learner(spec: dict, params):
+    """The learner with these parameters (the judge's own policy, checked parameters), as a function from
+    observations to its (μ, σ) of the first action dimension, in float64."""
     from autograder.child_tasks import build_policy
+    from autograder.draws import normal_parts
 
     policy = load_checked_parameters(build_policy(spec), params, DAGGER_HINT)
-    with torch.no_grad():
-        return policy(observations.to(torch.float32)).mean.to(torch.float64)
+
+    def gaussian(observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            mu, sigma = normal_parts(policy(observations.to(torch.float32)))
+        return mu[:, 0], sigma[:, 0]
+
+    return gaussian
 
 
 def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None:
     """DAgger's process, from what the run recorded at each iteration, against what the configuration fixes:
-    env steps, buffer growth, the demonstrations at iteration 0, the learner's own states afterwards (each move
-    x' = x + 0.5·clip(μ(o)) of the policy as it was after the previous iteration, each episode from the env's
-    next reset), the expert's labels on them."""
+    env steps, buffer growth, the demonstrations at iteration 0, the learner's own states afterwards (each
+    episode from the env's next reset, each move a draw of the policy as it was after the previous iteration:
+    ``autograder.dagger_moves``), the expert's labels on them."""
+    from autograder.dagger_moves import Moves, check_moves
+
     n_iter, ep_len, batch = case["n_iter"], case["ep_len"], case["batch_size"]
     its = got.get("iterations")
     if not isinstance(its, list) or len(its) != n_iter or not all(isinstance(r, dict) for r in its):
@@ -831,6 +806,8 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
     demo_steps, per_iter = len(demo_obs), -(-batch // ep_len) * ep_len
     starts = _episode_starts(case, (n_iter - 1) * (per_iter // ep_len))
     previous_calls, previous_obs = 0, None
+    initial = _learner(spec, spec["parameters"])
+    learners, rollouts = [initial], []
     for i, it in enumerate(its):
         where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
         calls = as_count(it.get("env_calls"))
@@ -900,18 +877,8 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
                 raise Mismatch(f"run_training_loop: the episodes added at {where} do not start from the env's next "
                                f"resets (expected x_0 = {fmt(x0)}, got {fmt(new_obs[t == 0, 0])}): roll out the "
                                "learner in the given env with sample_trajectories", diagnosis="wrong-resets")
-            mean = _learner_means(spec, its[i - 1].get("policy"), new_obs)
-            moved = new_obs[:-1, 0] + 0.5 * mean[:-1, 0].clamp(-1.0, 1.0)
-            step = t[1:] == t[:-1] + 1
-            if not bool(((new_obs[1:, 0] - moved).abs()[step] < DAGGER_OBS_ATOL).all()):
-                if _follows_expert(new_obs.to(torch.float32)):
-                    why = ("these states follow the EXPERT's actions: roll out the current learner, and only ask "
-                           "the expert to label what the learner visited")
-                else:
-                    why = ("they do not follow the actions of the current learner, the policy as trained by the "
-                           "previous iteration")
-                raise Mismatch(f"run_training_loop: the observations added at {where} are not the learner's: {why}",
-                               diagnosis="expert-rollouts" if "follow the EXPERT" in why else "stale-learner")
+            learners.append(_learner(spec, its[i - 1].get("policy")))
+            rollouts.append((Moves.of(new_obs), learners[i], initial, learners[i - 1]))
         labels = _expert_labels(new_obs.to(torch.float32)).to(torch.float64)
         if not torch.allclose(act[start:], labels, atol=1e-4):
             raise Mismatch(f"run_training_loop: the actions added at {where} are not the expert's labels of the "
@@ -919,28 +886,52 @@ def check_dagger_process(got: dict, case: dict, spec: dict, demos: list) -> None
                                                                      "dagger_relabel)"),
                            diagnosis="not-expert-labels")
         previous_obs = obs
+    found = check_moves(rollouts, _expert_labels)
+    if found is not None:
+        raise Mismatch(f"run_training_loop: the observations added at DAgger iterations 1–{n_iter - 1} are not the "
+                       f"current learner's sampled rollouts: {found.what}", MOVES_HINTS[found.diagnosis],
+                       found.diagnosis)
 
 
-def compare_dagger(got: dict, want: dict, spec: dict) -> None:
-    """The student's DAgger run against the reference's: the same data set and parameters after every iteration."""
+def _reference_training(ctx, args: tuple, got: dict) -> list[dict]:
+    """The parameters after each iteration when the reference's train_policy trains on the student's own data
+    set, iteration by iteration: one policy, one Adam at cfg.learning_rate and one generator seeded with
+    cfg.seed for the whole run, as the given run_training_loop builds them. (The data set itself is the
+    student's draws: check_dagger_process has checked it.)"""
+    from autograder.child_tasks import _parameters, build_buffer, build_policy
+    from rlkit.imitation import ImitationConfig
+
+    train = ctx.ref(MODULE, "train_policy")
+    spec, config, seed = args[0], args[4], args[5]
+    cfg = ImitationConfig(**config, seed=seed)
+    policy = build_policy(spec)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    trained = []
+    with torch.random.fork_rng(devices=[]):
+        for it in got["iterations"]:
+            train(policy, optimizer, build_buffer(it["buffer_observations"].to(torch.float32),
+                                                  it["buffer_actions"].to(torch.float32)), cfg, generator)
+            trained.append(_parameters(policy))
+    return trained
+
+
+def compare_dagger(got: dict, want: list[dict], spec: dict) -> None:
+    """The student's parameters after every iteration against the reference's training on the same data."""
     from autograder.child_tasks import build_policy
 
-    for i, (it, ref) in enumerate(zip(got["iterations"], want["iterations"])):
+    for i, (it, ref) in enumerate(zip(got["iterations"], want)):
         where = "iteration 0 (the demonstrations)" if i == 0 else f"DAgger iteration {i}"
-        obs = it["buffer_observations"].to(torch.float32)
-        if not torch.allclose(obs, ref["buffer_observations"], atol=DAGGER_OBS_ATOL, rtol=0):
-            raise Mismatch(f"run_training_loop: the buffer after {where} differs from the reference run's",
-                           diagnosis="differs-from-reference")
         params = load_checked_parameters(build_policy(spec), it.get("policy"), DAGGER_HINT).state_dict()
-        for name, w in ref["policy"].items():
+        for name, w in ref.items():
             g, w64 = params[name].to(torch.float64), w.to(torch.float64)
             if not within(g, w64, DAGGER_PARAM_ATOL + DAGGER_PARAM_RTOL * w64.abs()):
                 what = ("trained on the demonstrations only" if i == 0
                         else "trained on the aggregated data set (the demonstrations and every relabelled rollout)")
                 raise Mismatch(f"run_training_loop: after {where} the policy's parameter {name} differs from the "
-                               f"reference run's by up to {float((g - w64).abs().max()):.3g} (tolerance "
-                               f"{DAGGER_PARAM_ATOL:g} + {DAGGER_PARAM_RTOL:g}·|θ|): the policy must be {what}, "
-                               "with train_policy once per iteration", diagnosis="differs-from-reference")
+                               f"reference's training on your data set by up to {float((g - w64).abs().max()):.3g} "
+                               f"(tolerance {DAGGER_PARAM_ATOL:g} + {DAGGER_PARAM_RTOL:g}·|θ|): the policy must be "
+                               f"{what}, with train_policy once per iteration", diagnosis="differs-from-reference")
 
 
 DAGGER_STUBS = [(MODULE, "bc_loss"), (MODULE, "sample_trajectory"), (MODULE, "sample_trajectories"),
@@ -975,8 +966,8 @@ def check_dagger_process_problem(ctx):
 @problem("hw1", "dagger_matches_reference", points=2, needs_reference=True, hint=DAGGER_HINT, seconds=90,
          stubs=DAGGER_STUBS)
 def check_dagger_matches_reference(ctx):
-    """DAgger trains as the reference does: the same data set and parameters after every iteration."""
-    _dagger_runs(ctx, lambda got, args: compare_dagger(got, _reference_dagger(ctx, args), args[0]))
+    """DAgger trains as the reference does: on its own data set, the reference's parameters after every iteration."""
+    _dagger_runs(ctx, lambda got, args: compare_dagger(got, _reference_training(ctx, args, got), args[0]))
 
 
 # --------------------------------------------------------------------------- integration (slow)

@@ -1,5 +1,6 @@
 """Variants of hw1/imitation.py: bc_loss, sample_trajectory, sample_trajectories, dagger_relabel, train_policy
-(checked step by step against the reference) and run_training_loop's DAgger process (on a small scripted task).
+(checked step by step, then against the reference) and run_training_loop's DAgger process (on a small scripted
+task).
 
 The integration variants (they need a LunarLander training run) are in tests/test_hw1_imitation.py, marked slow.
 """
@@ -12,7 +13,6 @@ ROLL = ("sample_trajectory", "sample_trajectories")
 ONE = ("sample_trajectory",)
 RELABEL = ("dagger_relabel",)
 TRAIN = ("train_policy_steps", "train_policy_matches_reference")
-TRAIN_REF = ("train_policy_matches_reference",)
 DAGGER = ("dagger_process", "dagger_matches_reference")
 DAGGER_REF = ("dagger_matches_reference",)
 
@@ -84,6 +84,23 @@ LOOP_OK = dict(dagger="paths = dagger_relabel(expert, sample_trajectories(env, p
                add="buffer.add(paths)")
 
 
+MEAN_ACTION_ROLLOUTS = """paths, steps = [], 0
+            while steps < cfg.batch_size:  # whole episodes of cfg.ep_len steps, acting with the mean
+                obs, _ = env.reset()
+                observations, actions = [], []
+                for _ in range(cfg.ep_len):
+                    o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+                    with torch.no_grad():
+                        a = policy(o[None]).mean[0]
+                    observations.append(o)
+                    actions.append(a)
+                    obs, _, _, _, _ = env.step(a.numpy())
+                paths.append(Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
+                                        rewards=torch.zeros(len(actions)), terminated=False))
+                steps += len(actions)
+            paths = dagger_relabel(expert, paths)"""
+
+
 def loop_variant(**changes) -> str:
     return LOOP_TEMPLATE.format(**{**LOOP_OK, **changes})
 
@@ -100,8 +117,8 @@ def sample_trajectory(env, policy, max_length, seed=None):
     terminated = False
     for _ in range({limit}):
         o = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
-        a = policy(o[None]).sample()[0]
-        next_obs, reward, terminated, truncated, _ = env.step(_as_env_action(env, a))
+        {draw}
+        next_obs, reward, terminated, truncated, _ = env.step(_as_env_action(env, {stepped}))
         observations.append({recorded})
         actions.append(a)
         rewards.append(float(reward))
@@ -112,18 +129,27 @@ def sample_trajectory(env, policy, max_length, seed=None):
     return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
                       rewards=torch.tensor(rewards, dtype=torch.float32), terminated=bool(terminated))
 """
-OK = dict(reset="env.reset(seed=seed)", limit="max_length", recorded="o", flags="pass",
-          stop="terminated or truncated")
+OK = dict(reset="env.reset(seed=seed)", limit="max_length", draw="a = policy(o[None]).sample()[0]", stepped="a",
+          recorded="o", flags="pass", stop="terminated or truncated")
 
 
 def sample_variant(**changes) -> str:
     return SAMPLE_TEMPLATE.format(**{**OK, **changes})
 
 
+def with_gym(source: str) -> str:
+    return source.replace("import numpy as np", "import gymnasium as gym\nimport numpy as np", 1)
+
+
+BOX = "isinstance(env.action_space, gym.spaces.Box)"
+CLIPPED = "a.clamp(torch.as_tensor(env.action_space.low), torch.as_tensor(env.action_space.high))"
+
+
 RELABEL_TEMPLATE = """
 import torch
 from rlkit.trajectory import Trajectory
 
+{decorator}
 def dagger_relabel(expert, trajectories):
     out = []
     for traj in trajectories:
@@ -133,6 +159,11 @@ def dagger_relabel(expert, trajectories):
                               terminated=traj.terminated))
     return out
 """
+
+
+def relabel_variant(labels: str, decorator: str = "@torch.no_grad()") -> str:
+    return RELABEL_TEMPLATE.format(labels=labels, decorator=decorator)
+
 
 BUGGY = [
     # ---------------------------------------------------------------- bc_loss
@@ -201,7 +232,7 @@ BUGGY = [
                                                              " if isinstance(env.action_space, gym.spaces.Discrete)"
                                                              " else policy(o[None]).mean[0]")
             .replace("import numpy as np", "import gymnasium as gym\nimport numpy as np"),
-            ONE, reason="SAMPLED"),
+            ONE, reason="mean", diagnosis="actions-not-sampled"),
     Variant("greedy_action_shape_1", M, sample_variant(recorded="o[None]"), ONE, reason="shape"),
     Variant("terminated_of_first_step", M, """
         import numpy as np
@@ -230,6 +261,16 @@ BUGGY = [
     Variant("sample_actions_as_numpy", M,
             sample_variant().replace("actions=torch.stack(actions)", "actions=torch.stack(actions).numpy()"), ROLL,
             reason="actions is a numpy array", diagnosis="wrong-type"),
+    # Recorded actions that are not independent draws of π (autograder.draws).
+    Variant("sample_records_the_clipped_action", M, with_gym(sample_variant(
+        draw=f"a = policy(o[None]).sample()[0]\n        if {BOX}:  # keep the action inside the bounds\n"
+             f"            a = {CLIPPED}")), ROLL, reason="clipped", diagnosis="actions-clipped"),
+    Variant("sample_reseeds_before_every_action", M, sample_variant(
+        draw="torch.manual_seed(0 if seed is None else seed)  # reproducible rollouts\n"
+             "        a = policy(o[None]).sample()[0]"), ROLL, reason="reseeded", diagnosis="draws-not-independent"),
+    Variant("sample_reseeds_at_every_reset", M, sample_variant(
+        reset="env.reset(seed=seed)\n    torch.manual_seed(0 if seed is None else seed)  # reproducible episodes"),
+            ("sample_trajectories",), reason="repeats trajectory", diagnosis="draws-not-independent"),
     # ---------------------------------------------------------------- sample_trajectories
     Variant("trajectories_stop_one_short", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
@@ -319,11 +360,11 @@ BUGGY = [
             return list(trajectories)
         """, RELABEL, reason="learner's actions"),
     Variant("expert_labels_next_step", M,
-            RELABEL_TEMPLATE.format(labels="expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)"),
+            relabel_variant("expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)"),
     Variant("expert_labels_previous_step", M,
-            RELABEL_TEMPLATE.format(labels="expert(obs).roll(1, 0)"), RELABEL, reason="o_(t-1)"),
+            relabel_variant("expert(obs).roll(1, 0)"), RELABEL, reason="o_(t-1)"),
     Variant("expert_labels_first_observation_only", M,
-            RELABEL_TEMPLATE.format(labels="expert(obs[:1]).expand(obs.shape[0], -1)"), RELABEL),
+            relabel_variant("expert(obs[:1]).expand(obs.shape[0], -1)"), RELABEL),
     Variant("relabel_in_place", M, """
         def dagger_relabel(expert, trajectories):
             for traj in trajectories:
@@ -331,41 +372,44 @@ BUGGY = [
             return list(trajectories)
         """, RELABEL, reason="in place"),
     Variant("relabel_drops_rewards", M,
-            RELABEL_TEMPLATE.format(labels="expert(obs)").replace("rewards=traj.rewards",
+            relabel_variant("expert(obs)").replace("rewards=traj.rewards",
                                                                    "rewards=torch.zeros_like(traj.rewards)"),
             RELABEL, reason="rewards"),
     Variant("relabel_learner_actions_in_float64", M,
-            RELABEL_TEMPLATE.format(labels="traj.actions.double()"), RELABEL, reason="learner's actions"),
+            relabel_variant("traj.actions.double()"), RELABEL, reason="learner's actions"),
+    # No torch.no_grad(): with an expert whose parameters require grad, the labels carry its graph.
+    Variant("relabel_labels_keep_the_graph", M, relabel_variant("expert(obs)", decorator=""), RELABEL,
+            reason="require grad", diagnosis="labels-require-grad"),
     # ---------------------------------------------------------------- train_policy
     Variant("train_minibatch_drawn_once", M,
             train_variant(before="obs, act = buffer.sample(cfg.train_batch_size, generator)", draw="pass"),
-            TRAIN_REF, reason="drawn once"),
+            TRAIN, reason="drawn once"),
     Variant("train_whole_buffer_as_batch", M,
-            train_variant(draw="obs, act = buffer.observations, buffer.actions"), TRAIN_REF, reason="whole buffer"),
+            train_variant(draw="obs, act = buffer.observations, buffer.actions"), TRAIN, reason="whole buffer"),
     Variant("train_loss_appended_as_tensor", M, train_variant(record="loss"), ("train_policy_steps",),
             reason="not a Python float"),
     Variant("train_global_rng", M, train_variant(draw="obs, act = buffer.sample(cfg.train_batch_size)"),
-            TRAIN_REF, reason="global RNG"),
+            TRAIN, reason="global RNG"),
     Variant("train_wrong_batch_size_field", M,
-            train_variant(draw="obs, act = buffer.sample(cfg.batch_size, generator)"), TRAIN_REF,
+            train_variant(draw="obs, act = buffer.sample(cfg.batch_size, generator)"), TRAIN,
             reason="cfg.batch_size"),
     Variant("train_two_steps_per_minibatch", M,
             train_variant(step="optimizer.step()\n        optimizer.zero_grad()\n"
                                "        bc_loss(policy, obs, act).backward()\n        optimizer.step()"),
-            TRAIN_REF, reason="two optimizer steps"),
+            TRAIN, reason="two optimizer steps"),
     Variant("train_own_optimizer_each_call", M, train_variant(
         before="optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)  # Adam's moments reset"),
-            TRAIN_REF, reason="an optimizer of its own"),
+            TRAIN, reason="an optimizer of its own"),
     Variant("train_loss_summed_over_steps", M, train_variant(
         before="total = 0.0", record="float(loss.detach())",
         step="optimizer.step()\n        total = total + float(loss.detach())").replace(
-        "    return losses", "    return [total] * len(losses)"), TRAIN_REF, reason="expected the loss of step"),
+        "    return losses", "    return [total] * len(losses)"), TRAIN, reason="expected the loss of step"),
     Variant("train_logs_a_running_mean_started_at_nan", M, train_variant(
         before="running = float('nan')  # no loss yet",
         step="optimizer.step()\n        running = 0.9 * running + 0.1 * float(loss.detach())",
         record="running"), TRAIN, reason="nan"),
     Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
-    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN_REF,
+    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN,
             reason="never cleared"),
     Variant("train_loss_of_a_copy_of_the_policy", M, train_variant(
         loss="bc_loss(copy.deepcopy(policy), obs, act)").replace("import torch", "import copy\nimport torch"),
@@ -373,6 +417,11 @@ BUGGY = [
     Variant("train_one_step_too_few", M,
             train_variant().replace("range(cfg.train_steps_per_iter)", "range(cfg.train_steps_per_iter - 1)"),
             TRAIN, reason="expected cfg.train_steps_per_iter"),
+    Variant("train_loss_logged_after_the_step", M, train_variant(record="float(bc_loss(policy, obs, act))"), TRAIN,
+            reason="AFTER step", diagnosis="loss-logged-after-step"),
+    Variant("train_overwrites_the_learning_rate", M, train_variant(
+        before="for group in optimizer.param_groups:\n        group['lr'] = cfg.learning_rate  # the configured rate"),
+            TRAIN, reason="settings", diagnosis="optimizer-settings-changed"),
     # ---------------------------------------------------------------- run_training_loop (DAgger's process)
     Variant("dagger_never_uses_learner_data", M, loop_variant(dagger="paths = list(demonstrations)"), DAGGER,
             reason="never rolled out the learner"),
@@ -400,6 +449,11 @@ BUGGY = [
     Variant("dagger_trains_twice_per_iteration", M, loop_variant(
         add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER_REF,
             reason="train_policy once per iteration"),
+    # A hand-written rollout that never samples: with the learner's std, its moves sit on the mean action.
+    Variant("dagger_rolls_out_the_mean_action", M, loop_variant(dagger=MEAN_ACTION_ROLLOUTS).replace(
+        "from torch.distributions import Independent, Normal",
+        "from torch.distributions import Independent, Normal\nfrom rlkit.trajectory import Trajectory"), DAGGER,
+            reason="mean action", diagnosis="mean-action-rollouts"),
 ]
 
 CORRECT = [
@@ -451,12 +505,20 @@ CORRECT = [
     Variant("sample_template_without_final_observation", M, sample_variant(), ROLL),
     Variant("relabel_dataclasses_replace", M, """
         import dataclasses
+        import torch
+
+        @torch.no_grad()
         def dagger_relabel(expert, trajectories):
             return [dataclasses.replace(t, actions=expert(t.observations)) for t in trajectories]
         """, RELABEL),
-    Variant("relabel_labels_in_float64", M, RELABEL_TEMPLATE.format(labels="expert(obs).double()"), RELABEL),
+    Variant("relabel_labels_in_float64", M, relabel_variant("expert(obs).double()"), RELABEL),
     Variant("relabel_one_observation_at_a_time", M,
-            RELABEL_TEMPLATE.format(labels="torch.stack([expert(o[None])[0] for o in obs])"), RELABEL),
+            relabel_variant("torch.stack([expert(o[None])[0] for o in obs])"), RELABEL),
+    Variant("relabel_detached_labels", M, relabel_variant("expert(obs).detach()", decorator=""), RELABEL),
+    Variant("train_template", M, train_variant(), TRAIN),
+    Variant("train_clears_gradients_after_the_step", M, train_variant().replace("        optimizer.zero_grad()\n", "")
+            .replace("        optimizer.step()", "        optimizer.step()\n        optimizer.zero_grad()  # for the next step"),
+            TRAIN),
     Variant("train_float64_loss_item", M, train_variant(loss="-policy(obs).log_prob(act).double().mean()",
                                                         record="loss.item()"), TRAIN),
     Variant("train_zero_grad_keeps_tensors", M, train_variant(zero="zero_grad(set_to_none=False)",
@@ -467,6 +529,24 @@ CORRECT = [
         draw="index = torch.randint(len(buffer), (cfg.train_batch_size,), generator=generator)\n"
              "        obs, act = buffer.observations[index], buffer.actions[index]"), TRAIN),
     Variant("dagger_template", M, loop_variant(), DAGGER),
+    # Sampling written other ways: each records independent draws of π.
+    Variant("sample_normal_of_the_mean_and_stddev", M, with_gym(sample_variant(
+        draw="dist = policy(o[None])\n"
+             f"        a = torch.distributions.Normal(dist.mean, dist.stddev).sample()[0] if {BOX} else dist.sample()[0]"
+    )), ROLL + DAGGER),
+    Variant("sample_rsample_under_no_grad", M, sample_variant(
+        draw="dist = policy(o[None])\n        a = (dist.rsample() if dist.has_rsample else dist.sample())[0]"),
+            ROLL + DAGGER),
+    Variant("sample_with_a_generator_of_its_own", M, with_gym(sample_variant(
+        draw="dist = policy(o[None])\n"
+             f"        if {BOX}:\n"
+             "            a = torch.normal(dist.mean, dist.stddev, generator=_NOISE)[0]\n"
+             "        else:\n"
+             "            a = torch.multinomial(dist.probs, 1, generator=_NOISE)[0, 0]"))
+            .replace("@torch.no_grad()", "_NOISE = torch.Generator().manual_seed(2024)  # one stream for every call\n\n"
+                                         "@torch.no_grad()"), ROLL + DAGGER),
+    Variant("sample_clips_only_what_the_env_receives", M, with_gym(sample_variant(
+        stepped=f"{CLIPPED} if {BOX} else a")), ROLL + DAGGER),
     # Gaussian noise drawn with numpy: another random stream than torch's, so DAgger's data set must not depend
     # on how a correct sampler draws its noise.
     Variant("sample_gaussian_noise_from_numpy", M, sample_variant().replace(
