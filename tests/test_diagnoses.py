@@ -31,6 +31,12 @@ EXPECTED = {
     "bc_mean_over_action_dimensions": ("bc_loss", "averaged-over-action-dimensions"),
     "pg_sign_flipped": ("pg_unbiased_full_return", "sign-flipped"),
     "pg_mean_over_time_steps": ("pg_unbiased_full_return", "averaged-over-time-steps"),
+    "optimal_baseline_epsilon_in_denominator": ("optimal_baseline_formula", "epsilon-in-denominator"),
+    "optimal_baseline_denominator_clamped": ("optimal_baseline_formula", "epsilon-in-denominator"),
+    "off_policy_batch_as_one_trajectory": ("off_policy_unbiased", "batch-as-one-trajectory"),
+    "off_policy_sum_over_trajectories": ("off_policy_unbiased", "summed-over-trajectories"),
+    "off_policy_last_trajectory_only": ("off_policy_unbiased", "one-trajectory-only"),
+    "off_policy_product_of_probabilities": ("off_policy_unbiased", "weights-underflow"),
 }
 # train_policy's mistakes, named by its hidden check (it replays the reference, so it needs solutions/)
 EXPECTED_HIDDEN = {
