@@ -16,7 +16,7 @@ HW         ?= hw2
 ENV        ?=
 ARGS       ?=
 
-.PHONY: notebook grade test starter check-starter list bench setup clean train hw1-lesson experiments experts release autograde report gradescope
+.PHONY: notebook grade test starter check-starter list bench public-strength setup clean train hw1-lesson experiments experts release autograde report gradescope
 
 setup: $(STAMP)
 
@@ -75,6 +75,11 @@ list: $(STAMP)
 ## per-problem times: $(PY) bench/grade_time.py; where each problem's time goes: $(PY) bench/profile_grade.py
 bench: $(STAMP)
 	$(PY) bench/speed.py $(if $(BASE),--base $(BASE)) $(ARGS)
+
+## instructor: the buggy variants of tests/variants that only the hidden problems catch (what a student grading
+## locally cannot see), each variant's points lost with and without the reference; ASSIGNMENT=hw1|hw2, JOBS at once
+public-strength: $(STAMP)
+	$(PY) bench/public_strength.py --homework $(ASSIGNMENT) $(if $(JOBS),--jobs $(JOBS)) $(ARGS)
 
 ## instructor: the student release in build/release (nbgrader generate_assignment; fails on solution code)
 release: $(STAMP)

@@ -176,6 +176,23 @@ def discounted_magnitudes(terms: Tensor, rate: float, per_step: bool = False) ->
     return max(sums, default=0.0)
 
 
+def recognise(err: Mismatch, got: Tensor, want: Tensor, atol, candidates) -> None:
+    """If the wrong answer is exactly one of the classic mistakes (and that mistake gives a different answer
+    than the right one on this input), name it: its diagnosis id and hint replace the generic ones. When two
+    different mistakes give this same answer, the input cannot tell them apart: nothing is named (a wrong
+    hint misleads more than the generic one)."""
+    got64, want64 = got.detach().to(torch.float64).cpu(), want.to(torch.float64)
+    bound = atol if isinstance(atol, Tensor) else torch.tensor(float(atol), dtype=torch.float64)
+    matches = {}
+    for diagnosis, candidate, hint in candidates:
+        if candidate.shape != got64.shape or bool(((candidate - want64).abs() <= bound).all()):
+            continue
+        if bool(((got64 - candidate).abs() <= 2 * bound + 1e-9 * candidate.abs()).all()):
+            matches.setdefault(diagnosis, hint)
+    if len(matches) == 1:
+        err.diagnosis, err.hint = next(iter(matches.items()))
+
+
 def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float | Tensor, label: str = "entry",
                  hint: str | None = None, expected_is: str = "", diagnosis: str = "wrong-value") -> None:
     """Elementwise |got − expected| ≤ atol (a number, or a tensor of one per entry), else a Mismatch at the

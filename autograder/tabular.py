@@ -264,10 +264,17 @@ class Enumeration:
 
 def enumerate_trajectories(mdp: TabularMDP, behavior: bool = False) -> Enumeration:
     """All (S·A)^H trajectories; ``prob`` is p(τ) under μ when ``behavior`` else under π."""
-    start, P, r, theta = mdp.tensors()
     S, A, H = mdp.n_states, mdp.n_actions, mdp.horizon
     index = torch.tensor(list(itertools.product(range(S * A), repeat=H)), dtype=torch.long).reshape(-1, H)
-    states, actions = index // A, index % A
+    return paths(mdp, index // A, index % A, behavior)
+
+
+def paths(mdp: TabularMDP, states: Tensor, actions: Tensor, behavior: bool = False) -> Enumeration:
+    """The given trajectories ([K, H] states and actions, H = mdp.horizon) with the same oracle as an
+    enumeration: per-trajectory estimators by their definitions, for trajectories chosen rather than all of
+    them (a long one, a batch concatenated). ``prob`` is each one's probability, as in an enumeration."""
+    start, P, r, theta = mdp.tensors()
+    S, A, H = mdp.n_states, mdp.n_actions, mdp.horizon
     logpi = torch.log_softmax(theta, -1)
     logmu = torch.log_softmax(mdp.mu_logits(), -1)
     logp_pi, logp_mu = logpi[states, actions], logmu[states, actions]
@@ -503,5 +510,5 @@ def small_mdp(horizon: int = 3, gamma: float = 0.5, off_policy: bool = False) ->
 
 
 __all__ = ["TabularMDP", "Enumeration", "enumerate_trajectories", "exact_gradient", "objective", "expectation",
-           "variance", "TabularBaseline", "QuadraticBaseline", "GaussianBandit", "tabular_mdps", "bandit",
+           "variance", "paths", "TabularBaseline", "QuadraticBaseline", "GaussianBandit", "tabular_mdps", "bandit",
            "small_mdp", "median_of_means_groups"]

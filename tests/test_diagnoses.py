@@ -41,6 +41,12 @@ EXPECTED = {
     "dagger_rolls_out_the_mean_action": ("dagger_process", "mean-action-rollouts"),
     "dagger_rolls_out_the_expert": ("dagger_process", "expert-rollouts"),
     "dagger_rolls_out_the_initial_policy": ("dagger_process", "stale-learner"),
+    "optimal_baseline_epsilon_in_denominator": ("optimal_baseline_formula", "epsilon-in-denominator"),
+    "optimal_baseline_denominator_clamped": ("optimal_baseline_formula", "epsilon-in-denominator"),
+    "off_policy_batch_as_one_trajectory": ("off_policy_unbiased", "batch-as-one-trajectory"),
+    "off_policy_sum_over_trajectories": ("off_policy_unbiased", "summed-over-trajectories"),
+    "off_policy_last_trajectory_only": ("off_policy_unbiased", "one-trajectory-only"),
+    "off_policy_product_of_probabilities": ("off_policy_unbiased", "weights-underflow"),
 }
 # train_policy's mistakes, named alike by the public check (each step from the child's records,
 # autograder.train_steps) and by the hidden one, which runs the same checks before replaying the reference

@@ -11,9 +11,10 @@ Hidden problems compare with the reference solution.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 import hashlib
+import math
 import time
 
 import torch
@@ -21,12 +22,12 @@ from hypothesis import example, given, note, reject
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt, nan_as_inf,
-                                sum_tolerance, within)
+                                recognise, sum_tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
                                 TabularMDP, bandit, enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,
-                                median_of_means_groups, objective, small_mdp, tabular_mdps, variance,
+                                median_of_means_groups, objective, paths, small_mdp, tabular_mdps, variance,
                                 variance_with_constant_baseline)
 from rlkit.policies import CategoricalMLPPolicy, LinearGaussianPolicy, TabularSoftmaxPolicy
 from rlkit.trajectory import Trajectory
@@ -408,29 +409,67 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+# The scale of the scores: a parameter's score can be small (a late layer, a nearly deterministic action), and
+# there Σ_i g_id² is small too. At 1e-6, Σ_i g_id² is 6e-14 to 1e-10, still far above float32's smallest normal
+# number (1.2e-38): a correct float32 formula keeps its relative accuracy, and an ε of 1e-8 (or a denominator
+# clamped to 1e-8) moves b* by a factor of 100 or more, where the tolerance allows 1e-5 to 1e-4 of max|R|.
+# At scale 1 a column's Σ_i g_id² is 0 or at least 0.25² = 0.0625.
+SCORE_SCALES = (1.0, 1e-3, 1e-6)
+
+
 @st.composite
 def score_matrices(draw):
-    """score_sums [N, D] (quarters, zero columns likely), returns [N], dtype."""
+    """score_sums [N, D] (quarters times a scale, zero columns likely), returns [N], dtype."""
     N = draw(st.integers(1, 10))
     D = draw(st.integers(1, 5))
     quarter = st.integers(-12, 12).map(lambda v: v / 4)
     g = [draw(st.lists(quarter, min_size=D, max_size=D)) for _ in range(N)]
     R = draw(st.lists(st.integers(-40, 40).map(lambda v: v / 4), min_size=N, max_size=N))
-    return {"score_sums": g, "returns": R, "dtype": draw(st.sampled_from(["float32", "float64"]))}
+    return {"score_sums": g, "returns": R, "dtype": draw(st.sampled_from(["float32", "float64"])),
+            "scale": draw(st.sampled_from(SCORE_SCALES))}
+
+
+EPSILON_HINT = ("the optimal baseline is b*_d = Σ_i g_id² R_i / Σ_i g_id² exactly: no ε in the denominator, no clamp, "
+                "no cut-off. The one special case, Σ_i g_id² = 0 (the score carries no information: b*_d = 0), needs "
+                "a mask (torch.where), not an ε: where the score is small an ε is not small next to Σ_i g_id², and "
+                "it pulls the baseline towards 0, which is then no longer the variance-minimising one")
+
+
+def _epsilon_mistake(g64: torch.Tensor, R64: torch.Tensor, got: torch.Tensor, want: torch.Tensor, atol: float) -> str:
+    """A message naming an ε in the denominator (or a clamp, or a cut-off) when that is what ``got`` looks like:
+    wrong only where Σ_i g_id² is small (below 1e-2: only scaled-down scores get there), and there pulled
+    towards 0, never past it; "" otherwise."""
+    den = (g64 ** 2).sum(0)
+    got64 = got.to(F64)
+    error = nan_as_inf((got64 - want).abs())
+    wrong = error > atol
+    shrunk = (got64 * want >= 0) & (got64.abs() <= want.abs())
+    if not bool(wrong.any()) or not bool(shrunk[wrong].all()) or float(den[wrong].max()) >= 1e-2:
+        return ""
+    d = int(torch.where(wrong, error, -1.0).argmax())
+    num = float((g64[:, d] ** 2 * R64).sum())
+    implied = f" as if the denominator were Σ_i g_id² + ε with ε ≈ {num / float(got64[d]) - float(den[d]):.2g}" \
+        if float(got64[d]) != 0 else " (0: as if a cut-off decided the column carries no information)"
+    return (f"optimal_baseline is pulled towards 0 where Σ_i g_id² is small: at coordinate {d}, Σ_i g_id² = "
+            f"{float(den[d]):.3g} and b* = {float(want[d]):.6g}, but you returned {float(got64[d]):.6g},{implied}")
 
 
 @problem("hw2", "optimal_baseline_formula", points=2, stubs=[(MODULE, "optimal_baseline")], hint=OPT_B_HINT)
 def check_optimal_baseline_formula(ctx):
-    """optimal_baseline: b*_d = Σ_i g_id² R_i / Σ_i g_id², and 0 (not nan) where a score column is all zero."""
+    """optimal_baseline: b*_d = Σ_i g_id² R_i / Σ_i g_id², and 0 (not nan) where a score column is all zero.
+
+    Also on small scores (quarters times 1e-3 or 1e-6), where an ε added to the denominator shows."""
 
     @GRADER_SETTINGS
     @given(case=score_matrices())
-    @example(case={"score_sums": [[0.1, 0.0], [-0.9, 0.0]], "returns": [1.0, 0.0], "dtype": "float64"})
+    @example(case={"score_sums": [[0.1, 0.0], [-0.9, 0.0]], "returns": [1.0, 0.0], "dtype": "float64", "scale": 1.0})
     @example(case={"score_sums": [[1.0, 0.0, 2.0], [1.0, 0.0, -2.0], [3.0, 0.0, 0.5]], "returns": [1.0, 2.0, -4.0],
-                   "dtype": "float32"})
+                   "dtype": "float32", "scale": 1.0})
+    @example(case={"score_sums": [[1.0, 0.0, 2.0], [1.0, 0.0, -2.0], [3.0, 0.0, 0.5]], "returns": [1.0, 2.0, -4.0],
+                   "dtype": "float32", "scale": 1e-6})
     def prop(case):
         dtype = _dtype(case["dtype"])
-        g = torch.tensor(case["score_sums"], dtype=dtype)
+        g = torch.tensor(case["score_sums"], dtype=dtype) * case["scale"]
         R = torch.tensor(case["returns"], dtype=dtype)
         reply = ctx.student(MODULE, "optimal_baseline").call(g, R)
         expect_unmodified(reply, "optimal_baseline", ["score_sums", "returns"])
@@ -450,6 +489,11 @@ def check_optimal_baseline_formula(ctx):
                            "(and its gradient), so keep the zero denominators out of the division" if zero else None,
                            "nan-where-score-is-zero" if zero else "non-finite")
         atol = 64 * max(EPS32, torch.finfo(dtype).eps) * (g.shape[0] + 1) * float(R64.abs().max() + 1e-3)
+        if case["scale"] != 1.0:
+            note(f"the scores are small here (quarters times {case['scale']:g}): Σ_i g_id² = {fmt(den)}")
+        mistake = _epsilon_mistake(g64, R64, got, want, atol)
+        if mistake:
+            raise Mismatch(mistake, EPSILON_HINT, "epsilon-in-denominator")
         assert_close(got, want, name="optimal_baseline", atol=atol, label="coordinate")
 
     prop()
@@ -652,7 +696,11 @@ def check_importance_sampling_expectation(ctx):
 # =========================================================================== off-policy gradient
 @problem("hw2", "off_policy_unbiased", points=4, stubs=[(MODULE, "off_policy_policy_gradient")], hint=OFF_HINT)
 def check_off_policy_unbiased(ctx):
-    """off_policy_policy_gradient: E_μ[ĝ] = ∇J_γ(θ) for both variants, and each ĝ({τ}) matches its definition."""
+    """off_policy_policy_gradient: E_μ[ĝ] = ∇J_γ(θ) for both variants, and each ĝ({τ}) matches its definition.
+
+    Then on batches: the estimate on trajectories of different lengths is the mean of the single-trajectory
+    estimates (each trajectory has its own weights); and on one trajectory of 1500 steps, where a product of
+    probabilities underflows, it is finite and matches its definition."""
 
     @COSTLY
     @given(mdp=tabular_mdps(off_policy=True, max_trajectories=64))
@@ -684,6 +732,119 @@ def check_off_policy_unbiased(ctx):
                                    name=f"off_policy_policy_gradient(per_decision={pd})")
 
     prop()
+    _check_off_policy_batch(ctx)
+    _check_off_policy_long_trajectory(ctx)
+
+
+OFF_BATCH_HINT = ("ĝ = (1/N) Σ_i ĝ(τ_i): each trajectory has its own importance weight Π_t π(a_t|s_t)/μ(a_t|s_t) "
+                  "and its own per-decision weights w_t, starting again at its first step, and its own discount "
+                  "γ^{t'} from its own start; compute each trajectory's estimate, then average over the N "
+                  "trajectories (not over time steps)")
+BATCH_MISTAKES = {
+    "batch-as-one-trajectory": (
+        "your value is the estimate of the batch concatenated into one long trajectory: the importance weight "
+        "multiplies the ratios of the trajectories before, and the discount runs on. Each trajectory τ_i has its "
+        "own importance weight (and per-decision weights) restarting at 1 on its first step: loop over the "
+        "trajectories, or mask a padded batch, then average the N estimates"),
+    "summed-over-trajectories": ("your value is the SUM of the trajectories' estimates: average them, "
+                                 "ĝ = (1/N) Σ_i ĝ(τ_i)"),
+    "one-trajectory-only": ("your value is the estimate of one trajectory of the batch alone: every trajectory "
+                            "contributes, ĝ = (1/N) Σ_i ĝ(τ_i) (is a loop's last trajectory all that is used?)"),
+}
+
+
+def _one_path(mdp: TabularMDP, states: torch.Tensor, actions: torch.Tensor):
+    """The oracle of one trajectory of any length (its own horizon), sampled by μ."""
+    return paths(dataclasses.replace(mdp, horizon=len(states)), states[None], actions[None], behavior=True)
+
+
+def _check_off_policy_batch(ctx) -> None:
+    """On a batch of trajectories of different lengths, the estimate is the mean of the single-trajectory
+    estimates (the student's own, checked above), for both variants. How a batch is combined does not depend
+    on the MDP: a few MDPs suffice."""
+    student = ctx.student(MODULE, "off_policy_policy_gradient")
+
+    @grader_settings(max_examples=4)
+    @given(mdp=tabular_mdps(off_policy=True, max_trajectories=64))
+    @example(mdp=small_mdp(horizon=3, gamma=0.9, off_policy=True))
+    @shrink_budget()
+    def prop(mdp):
+        e = enumerate_trajectories(mdp, behavior=True)
+        K, H = e.prob.shape[0], mdp.horizon
+        picks = [(0, H), (K // 2, max(1, H - 1)), (K - 1, max(1, H - 2))]
+        ones = [_one_path(mdp, e.states[k, :T], e.actions[k, :T]) for k, T in picks]
+        batch = [one.trajectories(behavior=True)[0] for one in ones]
+        N, lengths = len(batch), [len(t) for t in batch]
+        policy = _policy(mdp)
+        calls = [((policy, batch, mdp.gamma), {"per_decision": pd}) for pd in (False, True)]
+        calls += [((policy, [t], mdp.gamma), {"per_decision": pd}) for pd in (False, True) for t in batch]
+        values = student.map(calls)
+        shape = (mdp.n_states, mdp.n_actions)
+        note(f"a batch of {N} trajectories of lengths {lengths}, sampled by μ")
+        for i, pd in enumerate((False, True)):
+            name = f"off_policy_policy_gradient(per_decision={pd})"
+            got = _grad_list(values[i], name, [shape], ctx.device)[0].to(F64)
+            singles = _tabular_values(values[2 + i * N: 2 + (i + 1) * N], name, shape, ctx.device)
+            atol = 4 * max(float(_off_policy_atol(one, pd)[0]) for one in ones)
+            want = singles.mean(0)
+            try:
+                assert_close(got, want, atol=atol, label="coordinate (s, a) =", hint=OFF_BATCH_HINT,
+                             name=f"{name} on {N} trajectories (lengths {lengths}) vs the mean of its values on "
+                                  "each trajectory alone", diagnosis="batch-not-mean-of-trajectories")
+            except Mismatch as err:
+                whole = _one_path(mdp, torch.cat([one.states[0] for one in ones]),
+                                  torch.cat([one.actions[0] for one in ones]))
+                as_one = whole.off_policy_estimate(pd)[0]
+                bound = max(atol, float(_off_policy_atol(whole, pd).max()))
+                candidates = [("batch-as-one-trajectory", as_one / N), ("batch-as-one-trajectory", as_one),
+                              ("summed-over-trajectories", singles.sum(0))]
+                candidates += [("one-trajectory-only", single) for single in singles]
+                recognise(err, got, want, bound, [(d, c, BATCH_MISTAKES[d]) for d, c in candidates])
+                raise
+
+    prop()
+
+
+LONG_PATH_T = 1500
+
+
+def _long_path():
+    """One trajectory of LONG_PATH_T steps of a 2-state MDP whose μ is within 0.02 of π in log space: the weights
+    stay moderate (between 0.6 and 1.1 here), but the probabilities multiply to about e^{−860}, below the
+    smallest float64 number, so that a product of probabilities divided by another is 0/0."""
+    mdp = dataclasses.replace(small_mdp(gamma=0.99, off_policy=True), horizon=LONG_PATH_T,
+                              behavior_logits=((0.52, -0.5), (0.0, 0.98)))
+    g = torch.Generator().manual_seed(285)
+    states = torch.randint(mdp.n_states, (LONG_PATH_T,), generator=g)
+    mu = torch.softmax(mdp.mu_logits(), -1)
+    actions = torch.multinomial(mu[states], 1, generator=g).squeeze(-1)
+    return paths(mdp, states[None], actions[None], behavior=True)
+
+
+def _check_off_policy_long_trajectory(ctx) -> None:
+    """On one trajectory of 1500 steps the estimate is finite and matches its definition."""
+    e = _long_path()
+    mdp = e.mdp
+    values = ctx.student(MODULE, "off_policy_policy_gradient").map(
+        [((_policy(mdp), e.trajectories(behavior=True), mdp.gamma), {"per_decision": pd}) for pd in (False, True)])
+    for pd, value in zip((False, True), values):
+        name = f"off_policy_policy_gradient(per_decision={pd})"
+        try:
+            got = _grad_list(value, name, [(mdp.n_states, mdp.n_actions)], ctx.device)[0]
+        except Mismatch as err:
+            if err.diagnosis != "non-finite":
+                raise
+            raise Mismatch(f"{err}\n  on one trajectory of {LONG_PATH_T} steps (2 states, 2 actions, γ = "
+                           f"{mdp.gamma}), whose importance weights are finite: w_{{T-1}} = "
+                           f"{float(e.weights(False)[0]):.4g}, the per-decision w_t between "
+                           f"{float(e.weights(True).min()):.4g} and {float(e.weights(True).max()):.4g}",
+                           f"the probabilities of a long trajectory multiply to 0 (Π_t π(a_t|s_t) = "
+                           f"e^{float(e.logp_pi.sum()):.0f} here, 0 in float32 and in float64), so Π π / Π μ is 0/0: "
+                           "compute the importance weight in log space, exp(Σ_t (log π(a_t|s_t) − log μ(a_t|s_t))), "
+                           "as importance_weights does",
+                           "weights-underflow") from None
+        assert_close(got, e.off_policy_estimate(pd)[0], atol=float(_off_policy_atol(e, pd)[0]),
+                     label="coordinate (s, a) =", name=f"{name} on one trajectory of {LONG_PATH_T} steps")
 
 
 def _off_policy_atol(e, per_decision: bool) -> torch.Tensor:

@@ -11,7 +11,7 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, expect_unmodified,
-                                sum_tolerance)
+                                recognise, sum_tolerance)
 from autograder.problem import GRADER_SETTINGS, problem
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
@@ -69,23 +69,6 @@ def _gae_of(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminat
             forward: bool = False) -> torch.Tensor:
     deltas = _deltas(r, v, gamma, terminated).tolist()
     return (_forward if forward else _backward)(deltas, gamma * lam)
-
-
-def _recognised(err: Mismatch, got: torch.Tensor, want: torch.Tensor, atol, candidates) -> None:
-    """If the wrong answer is exactly one of the classic mistakes (and that mistake gives a different answer
-    than the right one on this input), name it: its diagnosis id and hint replace the generic ones. When two
-    different mistakes give this same answer, the input cannot tell them apart: nothing is named (a wrong
-    hint misleads more than the generic one)."""
-    got64, want64 = got.detach().to(torch.float64).cpu(), want.to(torch.float64)
-    bound = atol if isinstance(atol, torch.Tensor) else torch.tensor(float(atol), dtype=torch.float64)
-    matches = {}
-    for diagnosis, candidate, hint in candidates:
-        if candidate.shape != got64.shape or bool(((candidate - want64).abs() <= bound).all()):
-            continue
-        if bool(((got64 - candidate).abs() <= 2 * bound + 1e-9 * candidate.abs()).all()):
-            matches.setdefault(diagnosis, hint)
-    if len(matches) == 1:
-        err.diagnosis, err.hint = next(iter(matches.items()))
 
 
 def _return_mistakes(r: torch.Tensor, gamma: float):
@@ -160,7 +143,7 @@ def check_discounted_return(ctx):
         try:
             assert_close(got, want, name="discounted_return", atol=atol)
         except Mismatch as err:
-            _recognised(err, got, want, atol, _return_mistakes(r, gamma))
+            recognise(err, got, want, atol, _return_mistakes(r, gamma))
             raise
 
     prop()
@@ -189,7 +172,7 @@ def check_reward_to_go(ctx):
             assert_close(g, rhs, name="discounted_reward_to_go", label="step",
                          expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}", atol=atol)
         except Mismatch as err:
-            _recognised(err, g, _backward(r64.tolist(), gamma), atol, _reward_to_go_mistakes(r, gamma))
+            recognise(err, g, _backward(r64.tolist(), gamma), atol, _reward_to_go_mistakes(r, gamma))
             raise
         if gamma == 1.0:
             assert_close(g[:1], r64.sum().reshape(1), name="discounted_reward_to_go (Q̂_0 at γ = 1)", atol=atol[:1])
@@ -245,7 +228,7 @@ def check_gae(ctx):
             assert_close(g, rhs, name="generalized_advantages", label="step", atol=atol,
                          expected_is="δ_t + γλ·A_{t+1}, with your A_{t+1}")
         except Mismatch as err:
-            _recognised(err, g, _gae_of(r, v, gamma, lam, ep["terminated"]), atol,
+            recognise(err, g, _gae_of(r, v, gamma, lam, ep["terminated"]), atol,
                         _gae_mistakes(r, v, gamma, lam, ep["terminated"]))
             raise
         if lam == 0.0:
@@ -307,7 +290,7 @@ def check_returns_match_reference(ctx):
             try:
                 assert_close(got, want, name=function, label="step", atol=atol)
             except Mismatch as err:
-                _recognised(err, got, want, atol, mistakes[function]())
+                recognise(err, got, want, atol, mistakes[function]())
                 raise
 
     prop()

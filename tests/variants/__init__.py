@@ -25,7 +25,8 @@ class Variant:
 
     @property
     def id(self) -> str:
-        return self.name
+        """The test id: the homework, then the name (``-k hw2`` selects one homework's variants)."""
+        return f"{self.module.split('/')[0]}-{self.name}"
 
 
 def collect(kind: str) -> list[Variant]:

@@ -231,6 +231,18 @@ BUGGY = [
         def optimal_baseline(score_sums, returns):
             return (score_sums ** 2 * returns[:, None]).mean(0)
         """, ("optimal_baseline_formula", "optimal_baseline_variance")),
+    # ε "for stability": invisible where Σ_i g_id² is large, but the score of a parameter can be small (a
+    # policy's late layers, a nearly deterministic action), and there b* is pulled towards 0
+    Variant("optimal_baseline_epsilon_in_denominator", M, """
+        def optimal_baseline(score_sums, returns):
+            g2 = score_sums ** 2
+            return (g2 * returns[:, None]).sum(0) / (g2.sum(0) + 1e-8)
+        """, ("optimal_baseline_formula",) + REF),
+    Variant("optimal_baseline_denominator_clamped", M, """
+        def optimal_baseline(score_sums, returns):
+            g2 = score_sums ** 2
+            return (g2 * returns[:, None]).sum(0) / g2.sum(0).clamp(min=1e-6)
+        """, ("optimal_baseline_formula",)),
     # ---------------------------------------------------------------- importance_weights
     Variant("iw_inverted", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
@@ -334,6 +346,45 @@ BUGGY = [
                 surrogate = surrogate + (logp * coef.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("off_policy_unbiased",)),
+    # The batch concatenated into one long trajectory: the weights and the discount run on across the
+    # trajectories' boundaries. Right on one trajectory, wrong on every batch of two or more.
+    Variant("off_policy_batch_as_one_trajectory", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            obs = torch.cat([t.observations for t in trajectories])
+            acts = torch.cat([t.actions for t in trajectories])
+            rewards = torch.cat([t.rewards for t in trajectories])
+            lq = torch.cat([t.behavior_log_probs for t in trajectories])
+            logp = policy(obs).log_prob(acts)
+            T = logp.shape[0]
+            w = importance_weights(logp.detach(), lq, per_decision)
+            disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * rewards.to(logp.dtype)
+            coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
+            surrogate = (logp * coef).sum() / len(trajectories)
+            return list(torch.autograd.grad(surrogate, list(policy.parameters())))
+        """, ("off_policy_unbiased",) + REF),
+    Variant("off_policy_sum_over_trajectories", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = logp.shape[0]
+                w = importance_weights(logp.detach(), traj.behavior_log_probs, per_decision)
+                disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards.to(logp.dtype)
+                coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
+                surrogate = surrogate + (logp * coef).sum()
+            return list(torch.autograd.grad(surrogate, params))  # no 1/N
+        """, ("off_policy_unbiased",) + REF),
+    Variant("off_policy_last_trajectory_only", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            for traj in trajectories:  # the loop's last trajectory is all that is left
+                logp = policy(traj.observations).log_prob(traj.actions)
+                T = logp.shape[0]
+                w = importance_weights(logp.detach(), traj.behavior_log_probs, per_decision)
+                disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards.to(logp.dtype)
+                coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
+            return list(torch.autograd.grad((logp * coef).sum(), list(policy.parameters())))
+        """, ("off_policy_unbiased",) + REF),
     Variant("off_policy_product_of_probabilities", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
             params = list(policy.parameters())
@@ -350,7 +401,7 @@ BUGGY = [
                 else:
                     surrogate = surrogate + ratio[-1] * logp.sum() * (disc * traj.rewards).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("estimators_match_reference",)),
+        """, ("off_policy_unbiased",) + REF),
 ]
 
 
@@ -413,6 +464,24 @@ CORRECT = [
             b = (g2 * returns.double()[:, None]).sum(0) / g2.sum(0)
             return torch.nan_to_num(b, nan=0.0).to(score_sums.dtype)
         """, ("optimal_baseline_formula", "optimal_baseline_variance") + REF),
+    Variant("optimal_baseline_float64_cast_back", M, """
+        def optimal_baseline(score_sums, returns):
+            g2 = score_sums.double() ** 2
+            num, den = (g2 * returns.double()[:, None]).sum(0), g2.sum(0)
+            b = torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))
+            return b.to(score_sums.dtype)
+        """, ("optimal_baseline_formula", "optimal_baseline_variance") + REF),
+    Variant("optimal_baseline_masked_weights", M, """
+        def optimal_baseline(score_sums, returns):
+            # the weights g_id² / Σ_i g_id² first, only where the column carries information
+            g2 = score_sums ** 2
+            den = g2.sum(0)
+            b = torch.zeros_like(den)
+            keep = den > 0
+            weights = g2[:, keep] / den[keep]
+            b[keep] = (weights * returns[:, None]).sum(0)
+            return b
+        """, ("optimal_baseline_formula", "optimal_baseline_variance") + REF),
     Variant("iw_float64_inside", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
             log_ratio = target_log_probs.double() - behavior_log_probs.double()
@@ -460,5 +529,29 @@ CORRECT = [
                     coef = [w[-1] * G] * T
                 (sum(logp[t] * coef[t] for t in range(T)) / len(trajectories)).backward()
             return [p.grad.clone() for p in policy.parameters()]
+        """, ("off_policy_unbiased",) + REF),
+    Variant("off_policy_padded_batch_log_space", M, """
+        def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
+            # the whole batch at once: padded to the longest trajectory, masked, weights in log space
+            N, T = len(trajectories), max(len(t) for t in trajectories)
+            mask = torch.zeros(N, T)
+            logp = torch.zeros(N, T)
+            log_ratio = torch.zeros(N, T)
+            disc_r = torch.zeros(N, T)
+            discounts = gamma ** torch.arange(T, dtype=torch.float32)
+            for i, traj in enumerate(trajectories):
+                n = len(traj)
+                lp = policy(traj.observations).log_prob(traj.actions)
+                logp = logp.index_put((torch.full((n,), i), torch.arange(n)), lp)
+                log_ratio[i, :n] = lp.detach() - traj.behavior_log_probs
+                disc_r[i, :n] = discounts[:n] * traj.rewards
+                mask[i, :n] = 1.0
+            log_w = torch.cumsum(log_ratio, 1)  # padding adds log 1 = 0
+            if per_decision:
+                coef = torch.flip(torch.cumsum(torch.flip(disc_r * log_w.exp(), [1]), 1), [1])
+            else:
+                coef = (log_w.gather(1, (mask.sum(1).long() - 1)[:, None]).exp() * disc_r.sum(1, keepdim=True))
+            surrogate = (logp * coef * mask).sum() / N
+            return list(torch.autograd.grad(surrogate, list(policy.parameters())))
         """, ("off_policy_unbiased",) + REF),
 ]
