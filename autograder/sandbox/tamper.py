@@ -91,6 +91,9 @@ WALK_DEPTH = 12  # frames looked at to find the submission's own
 MAX_RECORDS, MAX_RECORD_BYTES = 100, 32 * 1024  # the child's own bound: it never fills the pipe
 
 _HERE = __file__
+# Read where the fork server imports this module: sysconfig imports a module of Python's prefix, which a child that
+# has dropped to its own uid may be unable to read (Python under a 0700 folder, without Landlock).
+_PATHS = sysconfig.get_paths()
 
 
 def _watchable(value) -> bool:
@@ -273,9 +276,8 @@ def _audit_hook(code_prefix: str, write, channel_fds: frozenset):
     normpath, fsdecode, isinstance_, str_, type_, range_ = os.path.normpath, os.fsdecode, isinstance, str, type, range
     events, prefixes, frame_events, frame_attributes = EVENTS, EVENT_PREFIXES, FRAME_EVENTS, FRAME_ATTRIBUTES
     allowed_devices, grader_trees, root = ALLOWED_DEVICES, GRADER_TREES, str(ROOT)
-    paths = sysconfig.get_paths()
-    stdlib = tuple({paths["stdlib"], paths["platstdlib"]})
-    inspect_file = os.path.join(paths["stdlib"], "inspect.py")
+    stdlib = tuple({_PATHS["stdlib"], _PATHS["platstdlib"]})
+    inspect_file = os.path.join(_PATHS["stdlib"], "inspect.py")
     is_grader, module_type, function_type, pure_path, basename = (_is_grader, types.ModuleType, types.FunctionType,
                                                                   PurePath, os.path.basename)
     here, changed, depth = _HERE, CHANGED, WALK_DEPTH
