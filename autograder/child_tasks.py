@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from autograder.sandbox import effects
+
 
 def _parameters(policy: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
@@ -118,7 +120,8 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     so a draw that ignores the generator shows. Returns the final parameters, the returned losses as they are,
     and what the buffer, the optimizer and the policy saw: the size and generator of every ``buffer.sample``
     call, the number of optimizer steps and of zero_grad calls. The judge scores the parameters and losses only
-    (against its own replay); what the objects saw only words the diagnosis of a failure."""
+    (against its own replay); what the objects saw only words the diagnosis of a failure. Given a generator,
+    train_policy must leave the global RNGs alone: a reseed is reported with the reply (``effects.given_a_seed``)."""
     from rlkit.imitation import ImitationConfig, ReplayBuffer
 
     given = torch.Generator().manual_seed(int(generator_seed))
@@ -151,7 +154,8 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     cfg = ImitationConfig(**config)
     optimizer = WatchedAdam(policy.parameters(), lr=GIVEN_OPTIMIZER_LR_SCALE * cfg.learning_rate)
     torch.manual_seed(int(global_seed))
-    losses = student.train_policy(policy, optimizer, buffer, cfg, given)
+    with effects.given_a_seed("train_policy", [given]):
+        losses = student.train_policy(policy, optimizer, buffer, cfg, given)
     return {"policy": _parameters(policy), "losses": losses, "seen": seen}
 
 
