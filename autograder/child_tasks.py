@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from autograder.sandbox import effects
+
 
 def _parameters(policy: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
@@ -119,7 +121,9 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     as they are, and what the buffer, the optimizer and the policy saw (``seen``): the size, generator and pairs of
     every ``buffer.sample`` call; the order of the sample calls and optimizer steps; at every optimizer step the
     parameters it started from, their gradients and each group's learning rate; the number of zero_grad calls;
-    and the optimizer's settings before and after the call. The judge checks each step from these records."""
+    and the optimizer's settings before and after the call. The judge checks each step from these records.
+    Given a generator, train_policy must leave the global RNGs alone: a reseed is reported with the reply
+    (``effects.given_a_seed``)."""
     from rlkit.imitation import ImitationConfig, ReplayBuffer
 
     given = torch.Generator().manual_seed(int(generator_seed))
@@ -163,7 +167,8 @@ def train_policy_call(student, policy_spec: dict, observations: Tensor, actions:
     optimizer = WatchedAdam(policy.parameters(), lr=GIVEN_OPTIMIZER_LR_SCALE * cfg.learning_rate)
     seen["settings_before"] = _settings(optimizer)
     torch.manual_seed(int(global_seed))
-    losses = student.train_policy(policy, optimizer, buffer, cfg, given)
+    with effects.given_a_seed("train_policy", [given]):
+        losses = student.train_policy(policy, optimizer, buffer, cfg, given)
     seen["settings_after"] = _settings(optimizer)
     return {"policy": _parameters(policy), "losses": losses, "seen": seen}
 

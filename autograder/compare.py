@@ -225,13 +225,6 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float | Tens
     raise Mismatch(head + rows, hint, diagnosis)
 
 
-def expect_unmodified(reply: dict, name: str, arg_names: list[str]) -> None:
-    if reply.get("mutated"):
-        which = ", ".join(arg_names[i] if i < len(arg_names) else f"argument {i}" for i in reply["mutated"])
-        raise Mismatch(f"{name} modified its input in place: {which}",
-                       "never write into an argument; work on a copy (x.clone()) or build a new tensor", "modifies-input")
-
-
 def load_checked_parameters(policy: torch.nn.Module, params, hint: str) -> torch.nn.Module:
     """Load parameters a training run in the child returned into the judge's own ``policy``,
     after checking they are exactly its parameter names, shapes, and finite floats."""

@@ -80,9 +80,10 @@ def problem(assignment: str, name: str, *, points: float, stubs, hint: str, need
 
 
 class StudentFunction:
-    """A student function, callable from the judge; the call runs in the sandbox. Every value it returns has
-    been through ``autograder.returned.check_returned``: a Trajectory reaches the problem's code with fields
-    of the types its docstring gives, or the problem fails, naming the field and what it held."""
+    """A student function, callable from the judge; the call runs in the sandbox. Every call is held to the
+    side-effect contract (``autograder.contract``: inputs kept, outputs its own, constants constant, no global
+    reseed) and every value it returns has been through ``autograder.returned.check_returned`` (a Trajectory
+    reaches the problem's code with fields of the types its docstring gives) before the problem sees it."""
 
     def __init__(self, sandbox: Sandbox, module: str, function: str):
         self.sandbox, self.module, self.function = sandbox, module, function
@@ -92,24 +93,28 @@ class StudentFunction:
 
     def call(self, *args, grad_wrt: tuple[int, ...] = (), cotangent=None, **kwargs) -> dict:
         """The whole reply: ``value``, ``mutated`` argument indices, ``grads``."""
+        from autograder import contract
         from autograder.returned import check_returned
 
         reply = self.sandbox.call(self.module, self.function, args, kwargs, grad_wrt, cotangent)
+        contract.check_call(self.sandbox, self.module, self.function, args, kwargs, reply, grad_wrt)
         check_returned(reply["value"], self.function)
         return reply
 
     def map(self, calls: list[tuple[tuple, dict]]) -> list:
         """Many calls in one round trip. The first call is made again at the end, with the very same
-        objects: a different answer means state carried over between calls, said as such."""
+        objects: a different answer means state carried over between calls, said as such. Every value is a
+        copy taken when its call returned, so a later call of the batch cannot change an earlier value."""
+        from autograder import contract
         from autograder.compare import STATE_HINT, Mismatch, same_value
         from autograder.returned import check_returned
 
         if not calls:
             return []
-        values = self.sandbox.map(self.module, self.function, [*calls, calls[0]])
-        if not isinstance(values, list) or len(values) != len(calls) + 1:
-            raise Mismatch(f"{self.function}: the batch of {len(calls)} calls came back malformed",
-                           diagnosis="malformed-reply")
+        batch = [*calls, calls[0]]
+        reply = self.sandbox.map(self.module, self.function, batch)
+        contract.check_batch(self.sandbox, self.module, self.function, batch, reply)
+        values = reply["value"]
         for value in values:
             check_returned(value, self.function)
         if not same_value(values[0], values[-1]):
@@ -126,7 +131,11 @@ class ChildTask:
         self.sandbox, self.name, self.module = sandbox, name, module
 
     def __call__(self, *args, **kwargs):
-        return self.sandbox.task(self.name, self.module, args, kwargs)["value"]
+        from autograder import contract
+
+        reply = self.sandbox.task(self.name, self.module, args, kwargs)
+        contract.check_task(reply)
+        return reply["value"]
 
 
 class Reference:

@@ -59,7 +59,7 @@ def test_missing_function_fails_only_its_problems(tmp_path):
     ("    return 'all checks passed'\n", "should return a torch.Tensor, but returned str"),
     ("    return rewards.numpy() * 0\n", "numpy array"),
     ("    return rewards.sum()\n", "returned shape [], expected shape"),
-    ("    return rewards.unsqueeze(0)\n", "returned shape [1, "),
+    ("    return rewards.unsqueeze(0).clone()\n", "returned shape [1, "),  # a view would share the input's memory
     ("    return rewards.to(torch.float16)\n", "returned dtype torch.float16"),
     ("    return torch.zeros(rewards.shape, dtype=rewards.dtype, device='meta')\n", "returned a tensor on meta"),
     ("    return rewards * float('nan')\n", "non-finite value"),

@@ -47,6 +47,19 @@ EXPECTED = {
     "off_policy_sum_over_trajectories": ("off_policy_unbiased", "summed-over-trajectories"),
     "off_policy_last_trajectory_only": ("off_policy_unbiased", "one-trajectory-only"),
     "off_policy_product_of_probabilities": ("off_policy_unbiased", "weights-underflow"),
+    # the side-effect contract (autograder.contract), checked for every call
+    "rtg_in_place": ("reward_to_go", "modifies-input"),
+    "pg_converts_the_policy_to_float64": ("pg_unbiased_full_return", "converts-input"),
+    "iw_sets_requires_grad_on_its_input": ("importance_weights", "input-requires-grad-changed"),
+    "pg_returns_the_grad_tensors": ("pg_batch_mean", "returns-grad-buffer"),
+    "rtg_gamma_zero_returns_the_rewards": ("reward_to_go", "output-aliases-input"),
+    "return_gamma_zero_a_view_of_the_first_reward": ("discounted_return", "output-aliases-input"),
+    "iw_writes_into_a_buffer_it_keeps": ("importance_sampling_expectation", "output-shared-across-calls"),
+    "rtg_built_with_requires_grad": ("reward_to_go", "constant-requires-grad"),
+    "pg_gradients_in_float64": ("pg_reward_to_go", "gradient-wrong-dtype"),
+    "sample_reseeds_torch_with_the_seed": ("sample_trajectory", "reseeds-global-rng"),
+    "sample_reseeds_numpy_with_the_seed": ("sample_trajectory", "reseeds-global-rng"),
+    "train_reseeds_the_global_rng": ("train_policy_steps", "reseeds-global-rng"),
 }
 # train_policy's mistakes, named alike by the public check (each step from the child's records,
 # autograder.train_steps) and by the hidden one, which runs the same checks before replaying the reference

@@ -39,7 +39,7 @@ import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt,
+from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt,
                                 load_checked_parameters, tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.returned import as_count
@@ -165,7 +165,6 @@ def check_bc_loss(ctx):
     def prop(case):
         policy, obs, actions = build_bc_case(case)
         reply = ctx.student(MODULE, "bc_loss").call(policy, obs, actions)
-        expect_unmodified(reply, "bc_loss", ["policy", "observations", "actions"])
         got = expect_tensor(reply["value"], name="bc_loss", shape=[])
         want, logp = expected_bc_loss(policy, obs, actions)
         atol = _bc_tolerance(logp)
@@ -374,7 +373,6 @@ def check_sample_trajectory(ctx):
         env, policy = make_scripted(schedule, discrete, obs_dim)
         kwargs = {} if seed is None else {"seed": seed}
         reply = ctx.student(MODULE, "sample_trajectory").call(env, policy, max_length, **kwargs)
-        expect_unmodified(reply, "sample_trajectory", ["env", "policy"])
         judge_env = ScriptedEnv(schedule, discrete=discrete, obs_dim=obs_dim)
         u = float(judge_env.reset(seed=seed)[0][1])
         length, terminated = judge_env.expected_episode(0, max_length)
@@ -480,7 +478,6 @@ def check_dagger_relabel(ctx):
     def prop(case):
         expert, trajs = build_relabel_case(case)
         reply = ctx.student(MODULE, "dagger_relabel").call(expert, trajs)
-        expect_unmodified(reply, "dagger_relabel", ["expert", "trajectories"])
         value = reply["value"]
         if not isinstance(value, (list, tuple)) or len(value) != len(trajs):
             raise Mismatch(f"dagger_relabel should return a list of {len(trajs)} Trajectory (one per input), "

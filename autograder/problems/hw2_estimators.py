@@ -21,8 +21,8 @@ import torch
 from hypothesis import example, given, note, reject
 from hypothesis import strategies as st
 
-from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, expect_unmodified, fmt, nan_as_inf,
-                                recognise, sum_tolerance, within)
+from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt, nan_as_inf, recognise,
+                                sum_tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
@@ -472,7 +472,6 @@ def check_optimal_baseline_formula(ctx):
         g = torch.tensor(case["score_sums"], dtype=dtype) * case["scale"]
         R = torch.tensor(case["returns"], dtype=dtype)
         reply = ctx.student(MODULE, "optimal_baseline").call(g, R)
-        expect_unmodified(reply, "optimal_baseline", ["score_sums", "returns"])
         D = g.shape[1]
         got = expect_tensor(reply["value"], name="optimal_baseline", shape=[D], device=ctx.device, finite=False)
         g64, R64 = g.to(F64), R.to(F64)
@@ -598,7 +597,6 @@ def check_importance_weights(ctx):
         lp, lq = torch.tensor(case["target"], dtype=dt), torch.tensor(case["behavior"], dtype=dt)
         T = lp.shape[0]
         reply = ctx.student(MODULE, "importance_weights").call(lp, lq, per_decision=per_decision)
-        expect_unmodified(reply, "importance_weights", ["target_log_probs", "behavior_log_probs"])
         name = f"importance_weights(per_decision={per_decision})"
         got = expect_tensor(reply["value"], name=name, shape=[T] if per_decision else [], device=ctx.device,
                             finite=False)

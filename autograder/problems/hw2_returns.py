@@ -10,8 +10,8 @@ import torch
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, expect_unmodified,
-                                recognise, sum_tolerance)
+from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, recognise,
+                                sum_tolerance)
 from autograder.problem import GRADER_SETTINGS, problem
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
@@ -28,12 +28,10 @@ def _tensor(values, dtype: str) -> torch.Tensor:
     return torch.tensor(values, dtype=getattr(torch, dtype))
 
 
-def _call(ctx, function: str, args: tuple, arg_names: list[str], length: int, dtype: str) -> torch.Tensor:
-    """Call the student's function and check type, shape, dtype, device, and that inputs are untouched."""
-    reply = ctx.student(MODULE, function).call(*args)
-    expect_unmodified(reply, function, arg_names)
-    return expect_tensor(reply["value"], name=function, shape=[length], dtype=getattr(torch, dtype),
-                         device=ctx.device)
+def _call(ctx, function: str, args: tuple, length: int, dtype: str) -> torch.Tensor:
+    """Call the student's function (held to the side-effect contract) and check type, shape, dtype, device."""
+    return expect_tensor(ctx.student(MODULE, function)(*args), name=function, shape=[length],
+                         dtype=getattr(torch, dtype), device=ctx.device)
 
 
 
@@ -137,7 +135,7 @@ def check_discounted_return(ctx):
     @example(rewards=long_rewards(1000), gamma=0.99, dtype="float32")
     def prop(rewards, gamma, dtype):
         r = _tensor(rewards, dtype)
-        got = _call(ctx, "discounted_return", (r, gamma), ["rewards"], len(rewards), dtype)
+        got = _call(ctx, "discounted_return", (r, gamma), len(rewards), dtype)
         want = torch.full((len(rewards),), _discounted_sum(r.tolist(), gamma), dtype=torch.float64)
         atol = sum_tolerance(r.dtype, discounted_magnitudes(r, gamma), len(rewards))
         try:
@@ -160,9 +158,10 @@ def check_reward_to_go(ctx):
     @example(rewards=[2.0, 1.0], gamma=0.5, dtype="float64")
     @example(rewards=long_rewards(1500), gamma=0.99, dtype="float32")
     @example(rewards=long_rewards(1000), gamma=1.0, dtype="float64")
+    @example(rewards=[1.0, -2.0, 3.0], gamma=0.0, dtype="float32")  # γ = 0: Q̂_t = r_t, in a tensor of its own
     def prop(rewards, gamma, dtype):
         r = _tensor(rewards, dtype)
-        got = _call(ctx, "discounted_reward_to_go", (r, gamma), ["rewards"], len(rewards), dtype)
+        got = _call(ctx, "discounted_reward_to_go", (r, gamma), len(rewards), dtype)
         g, r64 = got.to(torch.float64), r.to(torch.float64)
         # The recursion's right-hand side, built from the student's own Q̂_{t+1}: it pins Q̂ down uniquely.
         # Its tolerance is twice a sum's: both Q̂_t and Q̂_{t+1} carry their own rounding.
@@ -183,8 +182,7 @@ def check_reward_to_go(ctx):
 # --------------------------------------------------------------------------- GAE
 def _gae_call(ctx, ep, gamma, lam, dtype):
     r, v = _tensor(ep["rewards"], dtype), _tensor(ep["values"], dtype)
-    got = _call(ctx, "generalized_advantages", (r, v, gamma, lam, ep["terminated"]), ["rewards", "values"],
-                len(ep["rewards"]), dtype)
+    got = _call(ctx, "generalized_advantages", (r, v, gamma, lam, ep["terminated"]), len(ep["rewards"]), dtype)
     return r, v, got
 
 

@@ -8,6 +8,7 @@
     wire.py       what travels between them, and how the judge checks a reply
     arena.py      a request's tensors in memory the judge owns, read back after the call
     tamper.py     what the submission did to the grader's code in the child: integrity check, audit hook, evidence
+    effects.py    what a call did besides returning (memory it shares, flags, reseeded RNGs), seen in the child
     isolation.py  what the child may touch (Landlock, a uid of its own), decided in the judge
     landlock.py   Linux's unprivileged file-system sandbox, through its system calls
     seccomp.py    the system calls the child may not make (IPC, other sockets, ptrace, signals to the grader)

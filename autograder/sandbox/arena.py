@@ -42,7 +42,7 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
 
 
 def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+    return dtype.itemsize  # read for every tensor of every reply: no tensor built to ask
 
 
 def nbytes(dtype: torch.dtype, shape) -> int:
@@ -69,6 +69,7 @@ class Arena:
         self._data = bytearray()
         self.slots: list[tuple[int, torch.dtype, tuple[int, ...]]] = []  # (offset, dtype, shape)
         self._fd: int | None = None
+        self._untouched: dict[int, bool] = {}
 
     def add(self, t: torch.Tensor) -> int:
         """Lay ``t`` out in the arena; returns its slot."""
@@ -82,6 +83,15 @@ class Arena:
         if self._fd is None and self._data:
             self._fd = _anonymous_file(bytes(self._data))
         return self._fd
+
+    def untouched(self, slot: int) -> bool:
+        """Does the file hold the slot's bytes as they were written? (Once per slot: a batch's calls share
+        slots, and comparing bytes costs far less than building the tensor.)"""
+        if slot not in self._untouched:
+            offset, dtype, shape = self.slots[slot]
+            size = nbytes(dtype, shape)
+            self._untouched[slot] = not size or os.pread(self._fd, size, offset) == self._data[offset:offset + size]
+        return self._untouched[slot]
 
     def read_back(self, slot: int) -> torch.Tensor:
         """The slot's tensor as the file holds it now (after the child's call)."""
@@ -137,6 +147,14 @@ class ChildArena:
                              offset=offset).reshape(shape)
         self.addresses[slot] = identity(t)
         return t
+
+    def span(self) -> list[int] | None:
+        """[start, end) of the mapping in the child's memory: a returned tensor whose storage lies inside it
+        is a view of one of the judge's request tensors."""
+        if self._map is None:
+            return None
+        start = torch.frombuffer(self._map, dtype=torch.uint8, count=1).data_ptr()
+        return [start, start + len(self._map)]
 
     def slot_of(self, t: torch.Tensor) -> int | None:
         """The slot ``t`` is still the arena's tensor of (same memory, dtype, shape and strides), or None."""

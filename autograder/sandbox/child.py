@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder.sandbox import channel, isolation, tamper, wire
-from autograder.sandbox.wire import failure, pack, tensors_in
+from autograder.sandbox import channel, effects, isolation, tamper, wire
+from autograder.sandbox.wire import failure, pack
 from rlkit.trajectory import Trajectory
 
 DUMP_SIGNAL = signal.SIGUSR1  # the judge asks for a stack dump before it kills a child that ran out of time
@@ -200,14 +200,16 @@ def _serve(request: dict, arena, modules: dict, code_dir: str, device: str, memo
     if op == "call":
         return _call(fn, request, device, code_dir, memory_mb, arena)
     if op == "map":
-        values = []
+        replies = []
         for index, (args, kwargs) in enumerate(request["calls"]):
             reply = _call(fn, {**request, "args": args, "kwargs": kwargs}, device, code_dir, memory_mb, arena)
             if not reply["ok"]:
                 reply["message"] = f"{reply.get('message', '')} (call {index + 1} of {len(request['calls'])})"
                 return reply
-            values.append(reply["value"])
-        return {"ok": True, "value": {"__list__": values}, "after": None, "grads": None}
+            replies.append(reply)
+        return {"ok": True, "value": {"__list__": [r["value"] for r in replies]},
+                "after": {"__list__": [r["after"] for r in replies]},
+                "contract": [r["contract"] for r in replies], "grads": None}
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -271,6 +273,7 @@ def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int, arena=N
     for index in request.get("grad_wrt", ()):
         args[index] = args[index].detach().clone().requires_grad_(True)
     _seed_everything()
+    watch = effects.watch(request, args, kwargs, arena)
     try:
         value = fn(*args, **kwargs)
     except NotImplementedError as err:
@@ -286,13 +289,16 @@ def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int, arena=N
         elif "can't allocate memory" in message or "out of memory" in message.lower():
             message = f"ran out of memory (the limit is {memory_mb} MB above the baseline): {message[:200]}"
         return failure("error", type(err).__name__, message, student_frame(err, code_dir))
+    contract = watch.report(value, args, kwargs)
+    packed = pack(value)  # a copy, taken now: a later call of a batch cannot change it (e.g. through .grad)
     grads = None
     if request.get("grad_wrt"):
         grads = _grads(value, [args[i] for i in request["grad_wrt"]], request.get("cotangent"))
-    # The arguments as the call left them, for the judge to compare with what it sent: a tensor still on the
-    # judge's arena by its slot (the judge reads its values itself), any other by its values.
-    after = [[_slot_or_values(t, arena) for t in tensors_in(a)] for a in args]
-    return {"ok": True, "value": pack(value), "after": pack(after), "grads": pack(grads)}
+    # The arguments (positional, then keyword) as the call left them, for the judge to compare with what it
+    # sent: a tensor still on the judge's arena by its slot (the judge reads its values itself), any other by
+    # its values.
+    after = [[_slot_or_values(t, arena) for t in tensors] for tensors, _ in watch.after]
+    return {"ok": True, "value": packed, "after": pack(after), "grads": pack(grads), "contract": contract}
 
 
 def _slot_or_values(t: torch.Tensor, arena):

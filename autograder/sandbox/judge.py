@@ -243,12 +243,13 @@ class Sandbox:
              grad_wrt: tuple[int, ...] = (), cotangent=None):
         """Call ``module.function(*args, **kwargs)`` in the child.
 
-        Returns the decoded reply: ``value``, ``mutated`` (indices of tensor
-        arguments the call modified in place), ``grads``.
+        Returns the decoded reply: ``value``, ``mutated`` (indices of the arguments, positional then keyword,
+        the call modified), ``after``, ``grads``, ``contract`` (see ``effects``).
         """
         request = {"op": "call", "module": module, "function": function, "args": args,
                    "kwargs": kwargs or {}, "grad_wrt": grad_wrt, "cotangent": cotangent}
-        reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs), args), function)
+        reply = self._checked(self.request(request, wire.describe_call(function, args, kwargs),
+                                           (*args, *(kwargs or {}).values())), function)
         if reply["mutated"] is None:
             raise SandboxFatal(f"malformed reply to {function}: the arguments as the call left them are missing",
                                "malformed-reply")
@@ -260,11 +261,12 @@ class Sandbox:
         request = {"op": "task", "task": name, "module": module, "args": args, "kwargs": kwargs or {}}
         return self._checked(self.request(request, wire.describe_call(name, args, kwargs)), name)
 
-    def map(self, module: str, function: str, calls: list[tuple[tuple, dict]]):
-        """Many calls in one round trip; returns the list of values."""
+    def map(self, module: str, function: str, calls: list[tuple[tuple, dict]]) -> dict:
+        """Many calls in one round trip. Returns the decoded reply, each field a list with one item per call:
+        ``value``, ``mutated``, ``after``, ``contract``."""
         request = {"op": "map", "module": module, "function": function, "calls": calls}
-        reply = self._checked(self.request(request, f"{function} (x{len(calls)})"), function)
-        return reply["value"]
+        return self._checked(self.request(request, f"{function} (x{len(calls)})",
+                                          [(*args, *kwargs.values()) for args, kwargs in calls], batch=True), function)
 
     def _checked(self, reply: dict, function: str) -> dict:
         if reply["ok"]:
@@ -288,20 +290,21 @@ class Sandbox:
             raise RuntimeError("the sandbox sent an unexpected greeting")
         self._deadline = time.monotonic() + self.limits.seconds
 
-    def request(self, request: dict, what: str, args: tuple | None = None) -> dict:
+    def request(self, request: dict, what: str, args: tuple | list | None = None, batch: bool = False) -> dict:
         """Send ``request`` and read the reply by the problem's deadline; returns the decoded reply. With ``args``
-        (the call's positional arguments), a successful reply's ``mutated`` lists those the call changed."""
+        (the call's arguments, positional then keyword; with ``batch``, a list of them, one per call), a
+        successful reply's ``mutated`` lists those the call changed (with ``batch``, one list per call)."""
         if self._deadline is None:
             self._wait_ready(what)
         if not self._process.is_alive():
             raise self._died(what)
         sent = wire.dumps_request({**request, "nonce": os.urandom(16).hex()})
         try:
-            return self._exchange(sent, what, args)
+            return self._exchange(sent, what, args, batch)
         finally:
             sent.arena.close()
 
-    def _exchange(self, sent: wire.Request, what: str, args: tuple | None) -> dict:
+    def _exchange(self, sent: wire.Request, what: str, args: tuple | list | None, batch: bool) -> dict:
         try:
             descriptor = sent.arena.descriptor()
             channel.send_frame(self._conn, sent.payload, [descriptor] if descriptor is not None else [])
@@ -329,7 +332,7 @@ class Sandbox:
             raise SandboxFatal(f"{wire.FORGED} while running {what}", "forged-reply")
         self.evidence.reported(reply.get("tampered", ()))  # the child's integrity check (see tamper)
         if reply["ok"] and args is not None:
-            reply["mutated"] = wire.mutated(args, reply.pop("after"), sent)
+            reply["mutated"] = (wire.mutated_each if batch else wire.mutated)(args, reply["after"], sent)
         return reply
 
     def _where_it_hangs(self) -> str:

@@ -47,8 +47,10 @@ def pack(x, depth: int = 0):
             return {"__unsupported__": f"tensor with layout {x.layout} (return a dense tensor)"}
         if x.dtype not in _READABLE_DTYPES:  # the reply could not carry it: say what it was
             return {"__unsupported__": f"tensor of dtype {str(x.dtype).removeprefix('torch.')} (return a real tensor)"}
-        data = torch.zeros(x.shape, dtype=x.dtype) if x.device.type == "meta" else x.detach().to("cpu")
-        return {"__tensor__": data.contiguous(), "device": x.device.type, "requires_grad": bool(x.requires_grad)}
+        # Always a copy (on the CPU too, where .to("cpu") would share): the value as it was when packed.
+        data = (torch.zeros(x.shape, dtype=x.dtype) if x.device.type == "meta"
+                else x.detach().to("cpu", memory_format=torch.contiguous_format, copy=True))
+        return {"__tensor__": data, "device": x.device.type, "requires_grad": bool(x.requires_grad)}
     if isinstance(x, Trajectory):
         return {"__trajectory__": {f: pack(getattr(x, f), depth + 1) if hasattr(x, f)
                                    else {"__unsupported__": "missing field"} for f in TRAJECTORY_FIELDS}}
@@ -79,7 +81,7 @@ def tensors_in(x) -> list[torch.Tensor]:
     if isinstance(x, (list, tuple)):
         return [t for v in x for t in tensors_in(v)]
     if isinstance(x, torch.nn.Module):
-        return [p.data for p in x.parameters()]
+        return list(x.parameters())
     return []
 
 
@@ -99,7 +101,8 @@ def mutated(sent: tuple, after, request: "Request") -> list[int] | None:
         mine = [t.detach().cpu() for t in tensors_in(arg)]
         if not isinstance(back, list) or len(back) != len(mine):
             return None
-        written = any(not _same(t, request.arena.read_back(slot)) for t in mine for slot in request.slots(t))
+        written = any(not request.arena.untouched(slot) and not _same(t, request.arena.read_back(slot))
+                      for t in mine for slot in request.slots(t))
         replaced = False
         for original, entry in zip(mine, back):
             if type(entry) is int:
@@ -112,6 +115,14 @@ def mutated(sent: tuple, after, request: "Request") -> list[int] | None:
         if written or replaced:
             changed.append(index)
     return changed
+
+
+def mutated_each(calls: list[tuple], after, request: "Request") -> list[list[int]] | None:
+    """``mutated`` for each call of a batch (None when ``after`` is malformed)."""
+    if not isinstance(after, list) or len(after) != len(calls):
+        return None
+    each = [mutated(args, back, request) for args, back in zip(calls, after)]
+    return None if any(m is None for m in each) else each
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -435,8 +446,13 @@ def _validated(raw) -> dict:
         if not (grads is None or isinstance(grads, str)
                 or (isinstance(grads, list) and all(isinstance(g, (torch.Tensor, str)) for g in grads))):
             grads = "malformed gradient reply"
+        from autograder.sandbox import effects  # effects walks arguments with tensors_in, from here
+
+        contract = raw.get("contract")
+        contract = ([effects.validated(c) for c in contract] if isinstance(contract, list)
+                    else effects.validated(contract))
         return {"ok": True, "value": unpack(raw.get("value")), "after": unpack(raw.get("after")), "grads": grads,
-                "tampered": _tampered(raw.get("tampered"))}
+                "contract": contract, "tampered": _tampered(raw.get("tampered"))}
     if raw.get("kind") not in REPLY_KINDS:
         raise ValueError("bad kind")
     line = raw.get("line")

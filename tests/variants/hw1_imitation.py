@@ -357,8 +357,8 @@ BUGGY = [
     # ---------------------------------------------------------------- dagger_relabel
     Variant("learner_actions_kept", M, """
         def dagger_relabel(expert, trajectories):
-            return list(trajectories)
-        """, RELABEL, reason="learner's actions"),
+            return list(trajectories)  # the learner's own actions, in the input's own tensors
+        """, RELABEL, reason="shares memory with its input trajectories", diagnosis="output-aliases-input"),
     Variant("expert_labels_next_step", M,
             relabel_variant("expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)"),
     Variant("expert_labels_previous_step", M,
@@ -422,6 +422,18 @@ BUGGY = [
     Variant("train_overwrites_the_learning_rate", M, train_variant(
         before="for group in optimizer.param_groups:\n        group['lr'] = cfg.learning_rate  # the configured rate"),
             TRAIN, reason="settings", diagnosis="optimizer-settings-changed"),
+    # ---------------------------------------------------------------- given a seed: the global RNGs are the caller's
+    Variant("sample_reseeds_torch_with_the_seed", M, sample_variant().replace(
+        "    obs, _ = env.reset(seed=seed)",
+        "    if seed is not None:\n        torch.manual_seed(seed)  # reproducible actions too\n"
+        "    obs, _ = env.reset(seed=seed)"), ONE, reason="reseeded torch's global RNG",
+            diagnosis="reseeds-global-rng"),
+    Variant("sample_reseeds_numpy_with_the_seed", M, sample_variant().replace(
+        "    obs, _ = env.reset(seed=seed)",
+        "    if seed is not None:\n        np.random.seed(seed)\n    obs, _ = env.reset(seed=seed)"), ONE,
+            reason="reseeded numpy's global RNG", diagnosis="reseeds-global-rng"),
+    Variant("train_reseeds_the_global_rng", M, train_variant(before="torch.manual_seed(0)  # reproducible training"),
+            TRAIN, reason="reseeded torch's global RNG", diagnosis="reseeds-global-rng"),
     # ---------------------------------------------------------------- run_training_loop (DAgger's process)
     Variant("dagger_never_uses_learner_data", M, loop_variant(dagger="paths = list(demonstrations)"), DAGGER,
             reason="never rolled out the learner"),
@@ -561,4 +573,15 @@ CORRECT = [
                "sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len)]",
         add="for p in paths:\n            buffer.add([p])").replace("import numpy as np", "import dataclasses"),
             DAGGER),
+    # a seeded rollout may draw its actions from a seeded copy of the global RNG, leaving the caller's as it was
+    Variant("sample_seeded_actions_in_a_forked_rng", M, sample_variant().replace(
+        "    obs, _ = env.reset(seed=seed)",
+        "    if seed is None:  # unseeded: fresh draws from the global RNG, which moves on\n"
+        "        return _rollout(env, policy, max_length, seed)\n"
+        "    with torch.random.fork_rng():\n"
+        "        torch.manual_seed(seed)\n"
+        "        return _rollout(env, policy, max_length, seed)\n\n\n"
+        "def _rollout(env, policy, max_length, seed):\n"
+        "    obs, _ = env.reset(seed=seed)"), ROLL),
+
 ]

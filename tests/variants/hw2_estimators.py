@@ -402,6 +402,74 @@ BUGGY = [
                     surrogate = surrogate + ratio[-1] * logp.sum() * (disc * traj.rewards).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
         """, ("off_policy_unbiased",) + REF),
+    # ---------------------------------------------------------------- side effects (autograder.contract)
+    # The student's .grad-returning estimator: backward(), then the .grad tensors themselves, neither cleared nor
+    # copied. Before every reply was copied when its call returned, a batch on the CPU read every value after the
+    # last call (all of them that call's accumulated gradient) while CUDA copied each at once.
+    Variant("pg_returns_the_grad_tensors", M, """
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach()).sum()
+            (surrogate / len(trajectories)).backward()
+            return [p.grad for p in policy.parameters()]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline",
+              "pg_gaussian_monte_carlo") + REF, reason=".grad", diagnosis="returns-grad-buffer"),
+    Variant("pg_converts_the_policy_to_float64", M, """
+        import torch
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            policy.double()  # "more precision": converts the caller's policy
+            params = list(policy.parameters())
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = policy(traj.observations.double()).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach().double()).sum()
+            return [g.float() for g in torch.autograd.grad(surrogate / len(trajectories), params)]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_gaussian_monte_carlo") + REF,
+            reason="converted its input policy", diagnosis="converts-input"),
+    Variant("pg_gradients_in_float64", M, """
+        import copy
+        import torch
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            twin = copy.deepcopy(policy).double()  # a float64 copy: the caller's policy is left alone
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = twin(traj.observations.double()).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.detach().double()).sum()
+            return list(torch.autograd.grad(surrogate / len(trajectories), list(twin.parameters())))  # float64
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_gaussian_monte_carlo") + REF,
+            reason="a gradient of dtype float64", diagnosis="gradient-wrong-dtype"),
+    Variant("iw_sets_requires_grad_on_its_input", M, """
+        import torch
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            target_log_probs.requires_grad_(True)  # "so that the weights are differentiable"
+            log_w = torch.cumsum(target_log_probs - behavior_log_probs, 0)
+            return torch.exp(log_w) if per_decision else torch.exp(log_w[-1])
+        """, ("importance_weights", "importance_sampling_expectation"), reason="switched requires_grad",
+            diagnosis="input-requires-grad-changed"),
+    Variant("iw_writes_into_a_buffer_it_keeps", M, """
+        import torch
+        _weights = torch.empty(0)
+        def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
+            global _weights
+            log_w = torch.cumsum(target_log_probs - behavior_log_probs, 0)
+            if _weights.shape != log_w.shape or _weights.dtype != log_w.dtype:
+                _weights = torch.empty_like(log_w)
+            torch.exp(log_w, out=_weights)  # no allocation per call
+            return _weights if per_decision else _weights[-1]
+        """, ("importance_weights", "importance_sampling_expectation"), reason="the same memory as an earlier call",
+            diagnosis="output-shared-across-calls"),
+
 ]
 
 
@@ -554,4 +622,22 @@ CORRECT = [
             surrogate = (logp * coef * mask).sum() / N
             return list(torch.autograd.grad(surrogate, list(policy.parameters())))
         """, ("off_policy_unbiased",) + REF),
+    # float64 inside, on a copy of the policy, and every gradient cast back to its parameter's dtype
+    Variant("pg_float64_copy_cast_back", M, """
+        import copy
+        import torch
+        def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
+            twin = copy.deepcopy(policy).double()
+            surrogate = 0.0
+            for traj in trajectories:
+                logp = twin(traj.observations.double()).log_prob(traj.actions)
+                q = discounted_reward_to_go(traj.rewards, gamma) if reward_to_go else discounted_return(traj.rewards, gamma)
+                if baseline is not None:
+                    with torch.no_grad():
+                        q = q - baseline(traj.observations)
+                surrogate = surrogate + (logp * q.double()).sum()
+            grads = torch.autograd.grad(surrogate / len(trajectories), list(twin.parameters()))
+            return [g.to(p.dtype) for g, p in zip(grads, policy.parameters())]
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_batch_mean", "pg_baseline",
+              "pg_gaussian_monte_carlo") + REF),
 ]

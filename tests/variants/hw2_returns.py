@@ -284,6 +284,38 @@ BUGGY = [
                 adv[t] = running
             return adv
         """, GAE),
+    # ---------------------------------------------------------------- side effects (autograder.contract)
+    Variant("rtg_gamma_zero_returns_the_rewards", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            if gamma == 0:
+                return rewards  # Q̂_t = r_t: nothing to compute
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out[t] = running
+            return out
+        """, ("reward_to_go",), reason="shares memory with its input rewards", diagnosis="output-aliases-input"),
+    Variant("return_gamma_zero_a_view_of_the_first_reward", M, """
+        import torch
+        def discounted_return(rewards, gamma):
+            if gamma == 0:
+                return rewards[:1].expand(rewards.shape[0])  # γ^0 r_0 at every step
+            discounts = gamma ** torch.arange(rewards.shape[0], dtype=torch.float64)
+            return (discounts * rewards.double()).sum().repeat(rewards.shape[0]).to(rewards.dtype)
+        """, RET, reason="shares memory with its input rewards", diagnosis="output-aliases-input"),
+    Variant("rtg_built_with_requires_grad", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            out, running = [], 0.0
+            for r in reversed(rewards.tolist()):
+                running = r + gamma * running
+                out.append(running)
+            # "so that the policy gradient can flow through it"
+            return torch.tensor(out[::-1], dtype=rewards.dtype, requires_grad=True)
+        """, RTG, reason="requires grad", diagnosis="constant-requires-grad"),
+
 ]
 
 CORRECT = [
@@ -368,4 +400,28 @@ CORRECT = [
             deltas = rewards + gamma * torch.cat([values[1:-1], bootstrap.reshape(1)]) - values[:-1]
             return discounted_reward_to_go(deltas, gamma * lam)
         """, GAE + ("gae_lambda_one",)),
+    Variant("rtg_gamma_zero_returns_a_clone", M, """
+        import torch
+        def discounted_reward_to_go(rewards, gamma):
+            if gamma == 0:
+                return rewards.clone()  # Q̂_t = r_t, in a tensor of its own
+            out = torch.zeros_like(rewards)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = rewards[t] + gamma * running
+                out[t] = running
+            return out
+        """, RTG),
+    Variant("rtg_under_no_grad", M, """
+        import torch
+        @torch.no_grad()
+        def discounted_reward_to_go(rewards, gamma):
+            out = torch.empty(rewards.shape[0], dtype=torch.float64, device=rewards.device)
+            running = 0.0
+            for t in reversed(range(rewards.shape[0])):
+                running = float(rewards[t]) + gamma * running
+                out[t] = running
+            return out.to(rewards.dtype)
+        """, RTG),
+
 ]
