@@ -65,10 +65,11 @@ CONTRACTS = {
     "off_policy_policy_gradient": Contract(gradient_of="policy"),
     # "new trajectories ... with the same observations, rewards and terminated flag": dataclasses.replace shares them
     "dagger_relabel": Contract(constant="actions", constant_is="the expert's labels a*_t",
-                               constant_hint="the labels are targets, not part of any graph: compute them under "
-                                             "torch.no_grad() (or .detach() them). An expert that is an ordinary "
-                                             "nn.Module gives labels that require grad, and BC then backpropagates "
-                                             "into the expert",
+                               constant_hint="the expert's labels are constants, BC's targets: compute them without "
+                                             "building a graph (keep the @torch.no_grad() decorator, or .detach() "
+                                             "them). An expert that is an ordinary nn.Module gives labels that "
+                                             "require grad: BC then backpropagates into the expert, and its second "
+                                             "training step fails",
                                shares=("observations", "rewards", "final_observation")),
     "sample_trajectory": Contract(seeded_by=("seed",)),
     "train_policy": Contract(seeded_by=("generator",)),
@@ -77,7 +78,7 @@ NO_CONTRACT = Contract()
 
 CONVERTS_HINT = ("the policy and the tensors you are given belong to the caller: never call .double(), .float(), "
                  ".to(...) or .cpu() on them. Compute in another precision on values of your own "
-                 "(logp.double(), rewards.to(torch.float64)) and return results in the caller's dtype")
+                 "(a float64 copy made with .double() or .to(torch.float64)) and return results in the caller's dtype")
 MODIFIES_HINT = "never write into an argument; work on a copy (x.clone()) or build a new tensor"
 REQUIRES_GRAD_HINT = ("never switch requires_grad on a tensor or a parameter you are given (requires_grad_(), "
                       "freezing the policy): x.detach() or x.clone() gives a tensor of your own")

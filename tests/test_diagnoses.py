@@ -34,9 +34,9 @@ EXPECTED = {
     # recorded actions that are not independent draws of π (autograder.draws)
     "greedy_mode_action": ("sample_trajectory", "actions-not-sampled"),
     "sample_records_the_clipped_action": ("sample_trajectory", "actions-clipped"),
-    "sample_reseeds_before_every_action": ("sample_trajectory", "draws-not-independent"),
+    "sample_reseeds_before_every_action": ("sample_trajectory", "reseeds-global-rng"),
     "sample_reseeds_at_every_reset": ("sample_trajectories", "draws-not-independent"),
-    "relabel_labels_keep_the_graph": ("dagger_relabel", "labels-require-grad"),
+    "relabel_labels_keep_the_graph": ("dagger_relabel", "constant-requires-grad"),
     # DAgger's rollouts tested against the learner's own draws (autograder.dagger_moves)
     "dagger_rolls_out_the_mean_action": ("dagger_process", "mean-action-rollouts"),
     "dagger_rolls_out_the_expert": ("dagger_process", "expert-rollouts"),

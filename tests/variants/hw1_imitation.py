@@ -265,9 +265,10 @@ BUGGY = [
     Variant("sample_records_the_clipped_action", M, with_gym(sample_variant(
         draw=f"a = policy(o[None]).sample()[0]\n        if {BOX}:  # keep the action inside the bounds\n"
              f"            a = {CLIPPED}")), ROLL, reason="clipped", diagnosis="actions-clipped"),
+    # Given a seed, the contract names the reseed (reseeds-global-rng); given none, only the repeated draws show.
     Variant("sample_reseeds_before_every_action", M, sample_variant(
         draw="torch.manual_seed(0 if seed is None else seed)  # reproducible rollouts\n"
-             "        a = policy(o[None]).sample()[0]"), ROLL, reason="reseeded", diagnosis="draws-not-independent"),
+             "        a = policy(o[None]).sample()[0]"), ROLL, reason="reseeded"),
     Variant("sample_reseeds_at_every_reset", M, sample_variant(
         reset="env.reset(seed=seed)\n    torch.manual_seed(0 if seed is None else seed)  # reproducible episodes"),
             ("sample_trajectories",), reason="repeats trajectory", diagnosis="draws-not-independent"),
@@ -379,7 +380,7 @@ BUGGY = [
             relabel_variant("traj.actions.double()"), RELABEL, reason="learner's actions"),
     # No torch.no_grad(): with an expert whose parameters require grad, the labels carry its graph.
     Variant("relabel_labels_keep_the_graph", M, relabel_variant("expert(obs)", decorator=""), RELABEL,
-            reason="require grad", diagnosis="labels-require-grad"),
+            reason="require grad", diagnosis="constant-requires-grad"),
     # ---------------------------------------------------------------- train_policy
     Variant("train_minibatch_drawn_once", M,
             train_variant(before="obs, act = buffer.sample(cfg.train_batch_size, generator)", draw="pass"),
