@@ -88,7 +88,7 @@ TAMPERING_HINT = ("the grader's code that runs beside yours (its request loop, g
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
           memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
           time_limit: float | None = None, deadline: float | None = None, jobs: int = 1,
-          stop: threading.Event | None = None) -> list[Result]:
+          stop: threading.Event | None = None, hangs: HangProbes | None = None) -> list[Result]:
     """Grade each problem in a fresh sandbox (the CLI calls ``sandbox.prepare`` and ``self_check`` first).
 
     ``jobs`` problems are graded at once, each in its own sandbox (threads here: the work is in the children
@@ -102,7 +102,10 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
     does not (the judge stuck on a child, say on a reply the child wrote halfway): at the deadline every
     child still running is killed, and the problems without a verdict get 0 for running out of time; what
     is still closing then (a work folder being removed) is left to finish on its own or to the next grade's
-    sweep. ``stop`` set: problems not yet started are not graded (the start-up self-check failed)."""
+    sweep. ``stop`` set: problems not yet started are not graded (the start-up self-check failed).
+
+    ``hangs``: where the stubs' probes are run and their outcomes kept (``autograder.hangs``); by default one of
+    this grade's own."""
     problems = list(problems)
     jobs = max(1, min(jobs, len(problems)))
     if jobs > 1:
@@ -110,7 +113,9 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
 
     board = _Board(problems, on_result)
     # A stub that hung on its short probe call is set aside in every problem (see autograder.hangs).
-    hangs = HangProbes(submission, device, memory_mb, sealed_paths(reference), min(PROBE_SECONDS, time_limit or 1e9))
+    if hangs is None:
+        hangs = HangProbes(submission, device, memory_mb, sealed_paths(reference),
+                           min(PROBE_SECONDS, time_limit or PROBE_SECONDS))
 
     def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
