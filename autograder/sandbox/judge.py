@@ -248,8 +248,8 @@ class Sandbox:
         return on the judge's probe (``autograder.hangs``)."""
         reply = self.request({"op": "guard", "module": module, "function": function}, f"guarding {function}")
         if not reply["ok"]:
-            raise SandboxFatal(reply["message"]) if reply["kind"] == "fatal" else SandboxFatal(
-                f"the child could not set aside {function}: {reply['message']}")
+            raise SandboxFatal(reply["message"] if reply["kind"] == "fatal"
+                               else f"the child could not set aside {function}: {reply['message']}")
         self._guarded[function] = verdict
 
     @contextlib.contextmanager
@@ -300,7 +300,7 @@ class Sandbox:
         if reply["kind"] == "not_run":  # the message names the guarded function; the frame is its caller's
             guarded = (reply["message"].split() or [""])[0]
             verdict = self._guarded.get(guarded, f"not graded: {guarded or function} was set aside by the grader")
-            called = wire.where(reply) if reply.get("function") != guarded else ""
+            called = wire.where(reply)  # empty when the judge called it itself
             raise KnownHang(verdict + (f" (called at {called})" if called else ""))
         if reply["kind"] == "fatal":
             raise SandboxFatal(reply["message"])
