@@ -137,3 +137,19 @@ def test_dagger_trainings_pre_check_runs_under_dagger_process_limit(tmp_path, mo
     assert result.diagnosis == "time-limit", result.reason
     assert result.reason.startswith("timed out: the time limit of 3 s of the pre-check before training "
                                     "(hw1/dagger_process's checks) ran out while running dagger_loop("), result.reason
+
+
+def test_the_grader_s_stack_dump_is_not_shown_as_what_the_student_s_code_printed(tmp_path):
+    """The judge asks a child that ran out of time for a stack dump (it says where the code was); that dump is the
+    grader's evidence, not the student's output: what the code printed before stays, the dump does not."""
+    submission = make_submission(tmp_path, {"hw2/returns.py": '''
+def discounted_return(rewards, gamma):
+    print("about to loop")
+    while True:
+        pass
+'''})
+    result = run_problem(select(problem="discounted_return", with_reference=False)[0], submission, "cpu", None,
+                         1024, 3.0)
+    assert result.diagnosis == "time-limit" and "in discounted_return" in result.reason
+    assert "about to loop" in result.student_output
+    assert "most recent call first" not in result.student_output and "child.py" not in result.student_output

@@ -138,6 +138,8 @@ class OutputCapture:
         self._tail: collections.deque[bytes] = collections.deque()
         self._tail_size = 0
         self._fd = read_fd
+        self._lock = threading.Lock()
+        self._end: int | None = None  # from here on the child wrote the grader's stack dump (``dump_from``)
         self._thread = threading.Thread(target=self._drain, name="sandbox-output", daemon=True)
         self._thread.start()
 
@@ -149,15 +151,16 @@ class OutputCapture:
                 break
             if not chunk:
                 break
-            self.total += len(chunk)
-            if len(self.head) < self.keep:
-                room = self.keep - len(self.head)
-                self.head, chunk = self.head + chunk[:room], chunk[room:]
-            if chunk:
-                self._tail.append(chunk)
-                self._tail_size += len(chunk)
-                while self._tail_size - len(self._tail[0]) >= 4 * self.keep:
-                    self._tail_size -= len(self._tail.popleft())
+            with self._lock:
+                self.total += len(chunk)
+                if len(self.head) < self.keep:
+                    room = self.keep - len(self.head)
+                    self.head, chunk = self.head + chunk[:room], chunk[room:]
+                if chunk:
+                    self._tail.append(chunk)
+                    self._tail_size += len(chunk)
+                    while self._tail_size - len(self._tail[0]) >= 4 * self.keep:
+                        self._tail_size -= len(self._tail.popleft())
         os.close(self._fd)
 
     def since(self, offset: int) -> str:
@@ -167,12 +170,21 @@ class OutputCapture:
         tail = b"".join(self._tail)[-after_head:] if after_head > 0 else b""
         return (head + tail).decode("utf-8", "replace")
 
+    def dump_from(self, offset: int) -> None:
+        """What arrives from ``offset`` on is the stack dump the judge asked for: the grader's evidence, never
+        shown as what the student's code printed (the child is killed after it)."""
+        self._end = offset
+
     def text(self) -> str:
-        tail = b"".join(self._tail)[-self.keep:]
-        if self.total <= len(self.head) + len(tail):
-            return (self.head + tail).decode("utf-8", "replace")
-        return (self.head.decode("utf-8", "replace")
-                + f"\n[… your code printed {_size(self.total)}; the first and last {_size(self.keep)} are kept …]\n"
+        """What the student's code printed: the first ``keep`` bytes and the last ``keep``."""
+        with self._lock:
+            total, kept = self.total, b"".join(self._tail)
+        end = total if self._end is None else min(total, self._end)
+        head, tail = self.head[:end], kept[:max(0, end - (total - len(kept)))][-self.keep:]
+        if end <= len(head) + len(tail):
+            return (head + tail).decode("utf-8", "replace")
+        return (head.decode("utf-8", "replace")
+                + f"\n[… your code printed {_size(end)}; the first and last {_size(self.keep)} are kept …]\n"
                 + tail.decode("utf-8", "replace"))
 
     def finish(self, timeout: float = 2.0) -> None:
@@ -370,6 +382,7 @@ class Sandbox:
     def _where_it_hangs(self) -> str:
         """Ask the child for a stack dump (faulthandler) and say where the submission's code was (``where_in``)."""
         offset = self.output.total
+        self.output.dump_from(offset)
         try:
             os.kill(self._process.pid, child.DUMP_SIGNAL)
         except OSError:
