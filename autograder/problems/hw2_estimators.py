@@ -901,6 +901,7 @@ def check_pg_gaussian_monte_carlo(ctx):
         d = int((nan_as_inf((got - want).abs()) / radius).argmax())
         names = [f"weight[{i}, {j}]" for i in range(2) for j in range(3)] + ["bias[0]", "bias[1]"] + \
                 ["log_std[0]", "log_std[1]"]
+        summed = within(got, MC_GROUPS_TRAJ * want, MC_GROUPS_TRAJ * radius)  # a batch's sum is N × its mean
         raise Mismatch(
             f"policy_gradient with a LinearGaussianPolicy (2-D actions) is off at {names[d]}: the median of {k} "
             f"batch estimates (each {MC_GROUPS_TRAJ} trajectories × {MC_LENGTH} steps, sampled with a fixed seed "
@@ -908,9 +909,11 @@ def check_pg_gaussian_monte_carlo(ctx):
             f"  the environment: a contextual bandit, r(o, a) = −‖a − M o‖², γ = 0, reward_to_go=True, baseline = "
             f"the exact E_a[r(o, a)]; a correct estimator lands outside ± the stated radius with probability "
             f"≤ {bound:.2g} (median of means: Chebyshev per batch, Hoeffding over the {k} batches, union bound "
-            f"over {D} coordinates)\n  expected: {fmt(want)}\n  got:      {fmt(got)}",
-            "actions are [T, act_dim] here; policy(observations).log_prob(actions) is already [T] (summed over "
-            "action dimensions). Differentiate every parameter, including log_std")
+            f"over {D} coordinates)\n  expected: {fmt(want)}\n  got:      {fmt(got)}"
+            + (f"\n  your estimates are {MC_GROUPS_TRAJ} × ∇J at every coordinate (within {MC_GROUPS_TRAJ} × the "
+               f"radius): the SUM over the {MC_GROUPS_TRAJ} trajectories of a batch, not their mean" if summed else ""),
+            BATCH_MISTAKES["summed-over-trajectories"] if summed else None,
+            "summed-over-trajectories" if summed else None)
 
 
 # =========================================================================== hidden: against the reference
