@@ -295,14 +295,21 @@ def check_pg_reward_to_go(ctx):
                                 name="E[ĝ] = Σ_τ p(τ)·policy_gradient(π, [τ], γ, reward_to_go=True)")
         except Mismatch as err:
             grad = exact_gradient(mdp)
-            if mdp.gamma < 1.0:
+            full = e.estimate(False)  # the full-return estimator on each trajectory: reward_to_go ignored
+            if not bool(((full - e.estimate(True)).abs() <= atol).all()) and bool(((got - full).abs() <= 2 * atol).all()):
+                err.diagnosis = "reward-to-go-ignored"
+                err.hint = ("your value on every trajectory is the full-return estimator's, every step weighted by "
+                            "Σ_{t'} γ^{t'} r_{t'}: with reward_to_go=True step t is weighted by the rewards from t "
+                            "on, Q̂_t = discounted_reward_to_go(rewards, γ)[t]")
+            elif mdp.gamma < 1.0:
                 note(f"for comparison, ∇J_γ = {fmt(grad.reshape(-1))} (flattened)")
                 if bool(((expectation(e.prob, got) - grad).abs() <= atol).all()):
                     err.diagnosis = "reward-to-go-discounted-from-start"
-                    err.hint = ("your expectation is ∇J_γ, the full-return estimator's: either reward_to_go is "
-                                "ignored, or Q̂_t is discounted from the start (γ^{t'}). The contract's Q̂_t = "
-                                "discounted_reward_to_go(rewards, γ)[t] restarts the discount at t (γ^{t'-t}), "
-                                "which at γ < 1 is biased for ∇J_γ (Nota & Thomas 2020): that is expected here")
+                    err.hint = ("your expectation is ∇J_γ, the full-return estimator's, though your values on single "
+                                "trajectories are not that estimator's: Q̂_t is discounted from the start (γ^{t'}). "
+                                "The contract's Q̂_t = discounted_reward_to_go(rewards, γ)[t] restarts the discount "
+                                "at t (γ^{t'-t}), which at γ < 1 is biased for ∇J_γ (Nota & Thomas 2020): that is "
+                                "expected here")
             raise
 
     prop()
