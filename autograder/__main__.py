@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.imports_check import import_warnings
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS
 
@@ -154,8 +155,10 @@ def grade_command(args, submission: Path, start: float) -> int:
         code = grader_error(checked.wait())
     else:
         elapsed = time.monotonic() - start
-        report.write_results(Path(args.results), results, elapsed)
+        warnings = import_warnings(submission)  # read from the source: Gradescope installs requirements.txt only
+        report.write_results(Path(args.results), results, elapsed, warnings)
         print(report.summary(results))
+        print("\n".join(warnings), end="\n" if warnings else "")
         print(f"results written to {args.results} ({elapsed:.1f} s)")
         code = 3 if any(r.status == "error" for r in results) else 0
     if time.monotonic() >= deadline:
