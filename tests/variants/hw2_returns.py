@@ -184,7 +184,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE + ("gae_lambda_one",), diagnoses={"gae": "delta-sign-flipped"}),
+        """, GAE + ("gae_lambda_one",), diagnoses={"gae": "delta-sign-flipped", "returns_match_reference": "delta-sign-flipped"}),
     Variant("gae_normalised_inside", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
