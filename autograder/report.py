@@ -111,8 +111,11 @@ def results_json(results: list[Result], execution_time: float, student_visible_o
     }
 
 
-def write_results(path: Path, results: list[Result], execution_time: float) -> None:
-    _write_json(path, results_json(results, execution_time, student_visible_output=True))
+def write_results(path: Path, results: list[Result], execution_time: float, warnings: list[str] = ()) -> None:
+    """results.json; ``warnings`` (about the whole submission) follow the summary in its top-level output."""
+    data = results_json(results, execution_time, student_visible_output=True)
+    data["output"] = "\n".join([data["output"], *warnings])
+    _write_json(path, data)
 
 
 def write_grader_error(path: Path, message: str, execution_time: float) -> None:
