@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, recognise,
                                 sum_tolerance)
+from autograder.hangs import probe
 from autograder.problem import GRADER_SETTINGS, problem
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
@@ -134,6 +135,23 @@ def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, te
                                                     gamma * lam),
              "the TD error's baseline is the value of the state the action was taken in: "
              "δ_t = r_t + γ V(s_{t+1}) − V(s_t), not − V(s_{t+1})")]
+
+
+# --------------------------------------------------------------------------- probes (autograder.hangs)
+# Each function's first example: every estimator problem reaches these through the student's policy gradient.
+@probe(MODULE, "discounted_return")
+def probe_discounted_return():
+    return (_tensor([1.0, 2.0, 3.0], "float64"), 0.0), {}
+
+
+@probe(MODULE, "discounted_reward_to_go")
+def probe_discounted_reward_to_go():
+    return (_tensor([2.0, 1.0], "float64"), 0.5), {}
+
+
+@probe(MODULE, "generalized_advantages")
+def probe_generalized_advantages():
+    return (_tensor([1.0], "float64"), _tensor([0.5, 2.0], "float64"), 1.0, 1.0, False), {}
 
 
 # --------------------------------------------------------------------------- discounted_return
