@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT
 
-FORBIDDEN_IN_RLKIT = {"autograder", "instructor", "hw1", "hw2", "solutions", "tests"}
+STUDENT_MODULES = {*HOMEWORKS, "solutions"}
+FORBIDDEN_IN_RLKIT = {"autograder", "instructor", "tests", *STUDENT_MODULES}
 
 
 def imported_names(path: Path) -> set[str]:
@@ -34,7 +36,7 @@ def test_the_given_code_imports_neither_the_grader_nor_student_modules(path):
 
 
 def test_grader_code_run_in_the_child_receives_the_student_module_and_never_imports_it():
-    assert not imported_names(ROOT / "autograder" / "child_tasks.py") & {"hw1", "hw2", "solutions"}
+    assert not imported_names(ROOT / "autograder" / "child_tasks.py") & STUDENT_MODULES
 
 
 def test_the_sandbox_does_not_depend_on_problems_or_the_runner():
