@@ -31,6 +31,15 @@ def test_every_problem_is_graded_by_a_module_named_after_its_homework():
         assert homework_of(p.check.__module__.rsplit(".", 1)[-1]) == p.assignment, (p.id, p.check.__module__)
 
 
+def test_a_reference_is_any_folder_holding_a_homework_package(tmp_path):
+    from autograder.problem import Reference
+
+    assert Reference.find(tmp_path) is None
+    (tmp_path / HOMEWORKS[0]).mkdir()
+    (tmp_path / HOMEWORKS[0] / "__init__.py").write_text("")
+    assert Reference.find(tmp_path) is not None
+
+
 # --------------------------------------------------------------------------- a toy hw3, added by adding files
 TOY_SOLUTION = '''\
 """Homework 3: the greedy arm of a bandit."""
