@@ -105,7 +105,7 @@ def test_the_clone_imports_its_own_grader(clone_with_hw3):
 
 
 @pytest.mark.slow
-def test_a_homework_added_by_its_files_is_generated_listed_graded_and_bundled(clone_with_hw3, tmp_path):
+def test_a_homework_added_by_its_files_is_generated_listed_and_graded(clone_with_hw3, tmp_path):
     clone = clone_with_hw3
     out = run_in(clone, "-m", "autograder.starter")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -124,6 +124,17 @@ def test_a_homework_added_by_its_files_is_generated_listed_graded_and_bundled(cl
         assert data["score"] == score and len(data["tests"]) == 1, data
         if not score:
             assert "not implemented yet" in data["tests"][0]["output"], data["tests"][0]
+
+
+@pytest.mark.slow
+def test_a_homework_added_by_its_files_is_in_the_release_and_has_a_gradescope_bundle(clone_with_hw3, tmp_path):
+    clone = clone_with_hw3
+    out = run_in(clone, "-m", "instructor", "release", "--out", str(tmp_path / "release"),
+                 "--course", str(tmp_path / "course"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    stub = (tmp_path / "release" / "starter" / "hw3" / "bandit.py").read_text()
+    assert "raise NotImplementedError" in stub and "values.__getitem__" not in stub
+    assert (tmp_path / "release" / "autograder" / "problems" / "hw3_bandit.py").is_file()
 
     out = run_in(clone, "-m", "instructor", "gradescope", "--out", str(tmp_path / "bundles"), "--assignment", "hw3")
     assert out.returncode == 0, out.stdout + out.stderr
