@@ -40,6 +40,19 @@ def test_a_reference_is_any_folder_holding_a_homework_package(tmp_path):
     assert Reference.find(tmp_path) is not None
 
 
+def test_the_child_forgets_every_homeworks_modules_before_importing_the_submission(monkeypatch):
+    """A child must import the submission's hw3, never a copy already in sys.modules (the reference's)."""
+    from autograder.sandbox import child
+
+    monkeypatch.setattr(child, "HOMEWORKS", ("hw3",))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    sys.modules["hw3"] = sys.modules["hw3.bandit"] = object()
+    child._forget_submission_modules("/nowhere", [])
+    assert "hw3" not in sys.modules and "hw3.bandit" not in sys.modules
+    assert "autograder.sandbox.child" in sys.modules
+
+
 # --------------------------------------------------------------------------- a toy hw3, added by adding files
 TOY_SOLUTION = '''\
 """Homework 3: the greedy arm of a bandit."""
