@@ -5,6 +5,8 @@ module instead of importing it by name."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,11 @@ def test_instructor_tools_are_outside_the_grader_and_the_given_code():
     assert not (ROOT / "autograder" / "instructor").exists()
     assert not (ROOT / "rlkit" / "experts" / "train.py").exists()
     assert (ROOT / "instructor" / "release.py").is_file()
+
+
+def test_the_list_of_homeworks_is_read_without_importing_the_problems_or_torch():
+    """The command line needs it for its choices before it starts the fork server and imports torch."""
+    out = subprocess.run([sys.executable, "-c", "import sys, autograder.homeworks as h; "
+                          "print(h.HOMEWORKS, 'torch' in sys.modules, 'autograder.problems' in sys.modules)"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout
