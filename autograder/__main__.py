@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.homeworks import HOMEWORKS
 from autograder.imports_check import import_warnings
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS
@@ -44,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="Grade a homework submission.")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a submission directory laid out like starter/")
-    g.add_argument("--submission", default="starter", help="directory holding hw1/ and hw2/ (default: starter)")
-    g.add_argument("--assignment", default="all", choices=["all", "hw1", "hw2"])
+    g.add_argument("--submission", default="starter", help="directory holding a folder per homework (default: starter)")
+    g.add_argument("--assignment", default="all", choices=["all", *HOMEWORKS])
     g.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
     g.add_argument("--results", default="results.json", help="where to write Gradescope's results.json")
     g.add_argument("--device", default=os.environ.get("DEVICE") or "cpu", choices=["cpu", "cuda"])
@@ -131,7 +132,7 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
         print(no_match_message(args.problem, select(args.assignment, include_slow=True)), file=sys.stderr)
         return 2, checked
     jobs = args.jobs if args.jobs > 0 else default_jobs(args.memory_mb)
-    if reference is not None and any(p.name in TRAINING and p.needs_reference for p in problems):
+    if reference is not None and any(p.id in TRAINING and p.needs_reference for p in problems):
         # The hidden training problems replay the reference here, with torch.optim: its lazy import of
         # torch._dynamo (1.4 s) is done while this thread waits for the fork server and the self-check.
         threading.Thread(target=importlib.import_module, args=("torch._dynamo",), name="warm-up",

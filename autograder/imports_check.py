@@ -14,9 +14,10 @@ import re
 import sys
 from pathlib import Path
 
+from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT
 
-KIT_PACKAGES = frozenset({"hw1", "hw2", "rlkit", "autograder"})  # the kit's own, shipped with it
+KIT_PACKAGES = frozenset({*HOMEWORKS, "rlkit", "autograder"})  # the kit's own, shipped with it
 
 
 def _normalised(distribution: str) -> str:

@@ -5,4 +5,3 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 STARTER = ROOT / "starter"
-ASSIGNMENTS = ("hw1", "hw2")

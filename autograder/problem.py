@@ -148,7 +148,10 @@ class Reference:
 
     @classmethod
     def find(cls, root: Path) -> "Reference | None":
-        return cls(root) if (Path(root) / "hw2" / "returns.py").is_file() else None
+        """The reference in ``root`` if it holds a homework's package, else None."""
+        from autograder.homeworks import HOMEWORKS
+
+        return cls(root) if any((Path(root) / hw / "__init__.py").is_file() for hw in HOMEWORKS) else None
 
     def __call__(self, module: str, function: str) -> Callable:
         with self._lock:

@@ -8,7 +8,7 @@ Input: one results.json per (student, assignment), in Gradescope's format, whose
         assignment_<id>_export/submission_metadata.yml
         assignment_<id>_export/submission_<id>/…/results.json
       the student is the submitter's SID (else e-mail, else name) from submission_metadata.yml,
-      else the folder name; the assignment comes from each test's tag (the grader tags hw1/hw2).
+      else the folder name; the assignment comes from each test's tag (the grader tags each test with its homework).
 
 Output (``out/``): report.md with the score histogram per homework (PNG), the pass rate per
 problem (PNG), per problem the most common diagnoses with their counts, the students whose

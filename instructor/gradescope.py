@@ -30,9 +30,10 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from instructor.course import BUILD, assignments, graded_files
+from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.starter import render
+from instructor.course import BUILD, graded_files
 
 TEMPLATES = Path(__file__).parent / "templates"
 # What the bundle holds besides the starter and the reference: the grader, the given code, and the instructor
@@ -64,7 +65,7 @@ def build_bundle(out: Path = BUILD / "gradescope", only: list[str] | None = None
     if out.suffix == ".zip":  # a single file name: one bundle, the first assignment asked for
         out, names = out.parent, [out.stem]
     else:
-        names = [a for a in assignments() if not only or a in only]
+        names = [a for a in HOMEWORKS if not only or a in only]
     out.mkdir(parents=True, exist_ok=True)
     starter = render(SOLUTIONS)
     built = []

@@ -1,7 +1,8 @@
 """``make release``: the student release, built with nbgrader.
 
     nbgrader generate_assignment (every assignment) → build/course/release/<a>/
-    assemble build/release/: starter/<a>/ (notebook + starter modules), rlkit/,
+    assemble build/release/: starter/<a>/ (notebook + starter modules; the modules only for a homework
+        without a handout notebook), rlkit/,
         the grader (public checks; no solutions/, so hidden problems are skipped),
         Makefile, README.md, requirements.txt, pyproject.toml
     scan it for solution code: any leak fails the build
@@ -17,7 +18,9 @@ from pathlib import Path
 
 from instructor import leaks
 from instructor.course import BUILD, build_course, generate
-from autograder.paths import ROOT
+from autograder.homeworks import HOMEWORKS
+from autograder.paths import ROOT, SOLUTIONS
+from autograder.starter import render
 
 TEMPLATES = Path(__file__).parent / "templates"
 # What of the kit students receive, besides the notebooks and starter modules.
@@ -48,6 +51,10 @@ def assemble(course: Path, out: Path, names: list[str]) -> None:
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.pyc\n/results.json\n/runs/\n.ipynb_checkpoints/\n")
     for assignment in names:
         shutil.copytree(course / "release" / assignment, out / "starter" / assignment, ignore=IGNORED)
+    for rel, text in render(SOLUTIONS).items():  # a homework without a handout notebook: its modules only
+        if rel.parts[0] in HOMEWORKS and rel.parts[0] not in names:
+            (out / "starter" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / "starter" / rel).write_text(text)
 
 
 def build_release(out: Path = BUILD / "release", course: Path = BUILD / "course", log=print) -> list[leaks.Leak]:
@@ -60,5 +67,5 @@ def build_release(out: Path = BUILD / "release", course: Path = BUILD / "course"
         log(f"LEAK: the release in {out} contains solution code; do not hand it out:\n"
             + "\n".join(map(str, found)))
     else:
-        log(f"student release: {out} ({', '.join(names)}); no solution code found in it")
+        log(f"student release: {out} ({', '.join(HOMEWORKS)}); no solution code found in it")
     return found

@@ -5,13 +5,17 @@ module instead of importing it by name."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT
 
-FORBIDDEN_IN_RLKIT = {"autograder", "instructor", "hw1", "hw2", "solutions", "tests"}
+STUDENT_MODULES = {*HOMEWORKS, "solutions"}
+FORBIDDEN_IN_RLKIT = {"autograder", "instructor", "tests", *STUDENT_MODULES}
 
 
 def imported_names(path: Path) -> set[str]:
@@ -34,7 +38,7 @@ def test_the_given_code_imports_neither_the_grader_nor_student_modules(path):
 
 
 def test_grader_code_run_in_the_child_receives_the_student_module_and_never_imports_it():
-    assert not imported_names(ROOT / "autograder" / "child_tasks.py") & {"hw1", "hw2", "solutions"}
+    assert not imported_names(ROOT / "autograder" / "child_tasks.py") & STUDENT_MODULES
 
 
 def test_the_sandbox_does_not_depend_on_problems_or_the_runner():
@@ -47,3 +51,11 @@ def test_instructor_tools_are_outside_the_grader_and_the_given_code():
     assert not (ROOT / "autograder" / "instructor").exists()
     assert not (ROOT / "rlkit" / "experts" / "train.py").exists()
     assert (ROOT / "instructor" / "release.py").is_file()
+
+
+def test_the_list_of_homeworks_is_read_without_importing_the_problems_or_torch():
+    """The command line needs it for its choices before it starts the fork server and imports torch."""
+    out = subprocess.run([sys.executable, "-c", "import sys, autograder.homeworks as h; "
+                          "print(h.HOMEWORKS, 'torch' in sys.modules, 'autograder.problems' in sys.modules)"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout

@@ -9,6 +9,7 @@ import pytest
 
 from instructor.course import (ASSIGNMENTS_DIR, POINTS_LABEL, CourseError, assignments, checked_problems,
                                           execute_timeout, graded_files, sync_grade_cells)
+from autograder.homeworks import HOMEWORKS
 from autograder.notebook import CheckFailed, check, find_submission
 from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.runner import select
@@ -22,7 +23,7 @@ def _source_notebook(assignment):
 
 # --------------------------------------------------------------------------- the course (fast)
 def test_every_assignment_has_a_handout_notebook_with_nbgrader_metadata():
-    assert assignments() == ["hw1", "hw2"]
+    assert assignments() == list(HOMEWORKS)  # every homework of the kit has its handout
     for assignment in assignments():
         nb = _source_notebook(assignment)
         nbformat.validate(nb)

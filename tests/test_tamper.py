@@ -14,6 +14,7 @@ import os
 import pytest
 
 from autograder import report
+from autograder.homeworks import HOMEWORKS
 from autograder.paths import SOLUTIONS
 from autograder.problem import Reference
 from autograder.runner import grade, select
@@ -137,7 +138,7 @@ def test_a_probe_alone_leaves_a_right_answer_its_points(tmp_path):
 
 
 # --------------------------------------------------------------------------- no false alarms
-@pytest.mark.parametrize("assignment", ["hw1", "hw2"])
+@pytest.mark.parametrize("assignment", HOMEWORKS)
 def test_the_reference_solutions_leave_no_record(assignment):
     problems = select(assignment=assignment, include_slow=False)
     for result in grade(SOLUTIONS, problems, reference=Reference.find(SOLUTIONS)):

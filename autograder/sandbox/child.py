@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autograder.homeworks import HOMEWORKS
 from autograder.sandbox import channel, effects, isolation, tamper, wire
 from autograder.sandbox.wire import failure, pack
 from rlkit.trajectory import Trajectory
@@ -120,7 +121,7 @@ def _set_environment(home: str) -> None:
 def _forget_submission_modules(code_dir: str, python_paths) -> None:
     sys.path[:] = [code_dir, *python_paths]
     for name in list(sys.modules):
-        if name.split(".")[0] in {"hw1", "hw2", "solutions", "reference"}:
+        if name.split(".")[0] in {*HOMEWORKS, "solutions", "reference"}:
             del sys.modules[name]
     importlib.invalidate_caches()
 
