@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def grade_command(args, submission: Path, start: float) -> int:
-    from autograder import report
+    from autograder import render
     from autograder.problem import Reference
     from autograder.problems import TRAINING
     from autograder.runner import grade, sealed_paths, select
@@ -110,7 +110,7 @@ def grade_command(args, submission: Path, start: float) -> int:
 
     def grader_error(err: GraderError) -> int:
         print(f"grader error: {err}", file=sys.stderr)
-        report.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
+        render.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
         return 3
 
     try:
@@ -126,9 +126,9 @@ def grade_command(args, submission: Path, start: float) -> int:
     def show(result) -> None:
         if checked.wait() is None:
             if not shown:
-                print(report.header())
+                print(render.header())
             shown.append(result)
-            print(report.line(result), flush=True)
+            print(render.line(result), flush=True)
         else:
             stop.set()
 
@@ -139,8 +139,8 @@ def grade_command(args, submission: Path, start: float) -> int:
         code = grader_error(checked.wait())
     else:
         elapsed = time.monotonic() - start
-        report.write_results(Path(args.results), results, elapsed)
-        print(report.summary(results))
+        render.write_results(Path(args.results), results, elapsed)
+        print(render.summary(results, args.results))
         print(f"results written to {args.results} ({elapsed:.1f} s)")
         code = 3 if any(r.status == "error" for r in results) else 0
     if time.monotonic() >= deadline:

@@ -99,7 +99,7 @@ def test_describe_says_what_came_back_in_a_few_words():
 
 
 def test_the_results_table_fits_every_problem_id():
-    from autograder.report import header, line
+    from autograder.render import header, line
     from autograder.runner import Result, select
 
     columns = {line(Result(p, 0.0, "failed", "r"), width=200).index("0/") for p in select()}
@@ -136,7 +136,7 @@ def test_the_sum_bound_admits_float32_loops_and_matrices_and_rejects_a_reversed_
 
 
 def test_the_graders_prose_reads_at_80_columns_and_student_text_is_never_split():
-    from autograder.report import wrapped
+    from autograder.render import wrapped
 
     hint = "hint: " + " ".join(["reward-to-go"] * 20)
     student = "f raised ValueError: " + " ".join(["hw2/reward_to_go  3/3 pass FAKE"] * 4)

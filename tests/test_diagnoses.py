@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import grade_problem, make_submission
 from tests.variants import collect
+from autograder import render
 
 EXPECTED = {
     # variant name: (problem, diagnosis id)
@@ -86,7 +87,7 @@ def test_a_classic_mistake_is_named(tmp_path, name):
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
                            with_reference=False)
     assert result.status == "failed"
-    assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{result.details}"
+    assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{render.details(result)}"
 
 
 @pytest.mark.parametrize("problem", ["train_policy_steps", "train_policy_matches_reference"])
@@ -96,4 +97,4 @@ def test_a_training_loop_mistake_is_named(tmp_path, name, problem):
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
                            with_reference=problem.endswith("reference"))
     assert result.status == "failed"
-    assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{result.details}"
+    assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{render.details(result)}"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+from autograder import render
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
 from autograder.runner import grade, select
@@ -30,7 +31,7 @@ def _buggy(tmp_path):
 
 
 def _verdicts(results):
-    return [(r.problem.id, r.status, r.score, r.reason, r.details, r.diagnosis, r.student_output) for r in results]
+    return [(r.problem.id, r.status, r.score, r.reason, render.details(r), r.diagnosis, r.student_output) for r in results]
 
 
 def test_two_jobs_give_the_sequential_verdicts_in_the_same_order(tmp_path):

@@ -19,6 +19,7 @@ HW2_PG = "hw2/policy_gradient.py"
 SAMPLE_WITH = """
 import numpy as np
 import torch
+from autograder import render
 
 _reference_sample_trajectory = sample_trajectory
 
@@ -130,8 +131,8 @@ CASES = {
 def test_a_wrong_return_is_the_students_failure(tmp_path, case):
     module, source, problem, phrases = CASES[case]
     result = grade_problem(make_submission(tmp_path, {module: source}), problem)
-    text = f"{result.reason}\n{result.details}"
-    assert "internal grader error" not in text, result.details
+    text = f"{result.reason}\n{render.details(result)}"
+    assert "internal grader error" not in text, render.details(result)
     assert result.status == "failed" and result.score == 0, (result.status, result.reason)
     for phrase in phrases:
         assert phrase in text, text
