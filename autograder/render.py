@@ -255,7 +255,7 @@ def notebook_outputs(problem_ids: Iterable[str], results: dict[str, ProblemResul
             continue
         outputs.append(display(result))
         if not result.passed:
-            failed.append(headline(result))
+            failed.append(f"{headline(result)}: {result.reason}")
     if failed:
         text = "\n".join(failed)
         outputs.append({"output_type": "error", "ename": "CheckFailed", "evalue": text,
