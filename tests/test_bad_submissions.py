@@ -92,7 +92,7 @@ def test_a_hanging_problem_does_not_stop_the_run(tmp_path):
                       "--problem", "discounted_return,reward_to_go,gae", "--no-reference")
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    tests = {t["name"].split(":")[0]: t for t in json.loads(out.read_text())["tests"]}
+    tests = {t["extra_data"]["problem"]: t for t in json.loads(out.read_text())["tests"]}
     assert set(tests) == {"hw2/discounted_return", "hw2/reward_to_go", "hw2/gae"}
     assert tests["hw2/reward_to_go"]["status"] == "failed" and "timed out" in tests["hw2/reward_to_go"]["output"]
     assert tests["hw2/discounted_return"]["status"] == tests["hw2/gae"]["status"] == "passed"

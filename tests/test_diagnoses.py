@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from autograder import render
 from tests.conftest import grade_problem, make_submission
 from tests.variants import collect
-from autograder import render
 
 EXPECTED = {
     # variant name: (problem, diagnosis id)

@@ -65,7 +65,7 @@ def test_the_command_line_shows_results_in_the_problems_order_with_two_jobs(tmp_
     table = [line.split()[0] for line in proc.stdout.splitlines() if line.split() and line.split()[0] in ids]
     assert table == ids
     tests = json.loads(out.read_text())["tests"]
-    assert [t["name"].split(":")[0] for t in tests] == ids
+    assert [t["extra_data"]["problem"] for t in tests] == ids
     assert {t["extra_data"]["diagnosis"] for t in tests if t["status"] == "failed"} - {""}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from autograder import render
 from tests.conftest import grade_problem, make_submission
 
 HW1 = "hw1/imitation.py"
@@ -19,7 +20,6 @@ HW2_PG = "hw2/policy_gradient.py"
 SAMPLE_WITH = """
 import numpy as np
 import torch
-from autograder import render
 
 _reference_sample_trajectory = sample_trajectory
 

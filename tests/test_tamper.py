@@ -14,9 +14,9 @@ import os
 import pytest
 
 from autograder import render
-from autograder.results import GradeRun
 from autograder.paths import SOLUTIONS
 from autograder.problem import Reference
+from autograder.results import GradeRun
 from autograder.runner import grade, select
 from autograder.sandbox import tamper
 from instructor import class_report
