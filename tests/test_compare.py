@@ -1,4 +1,4 @@
-"""compare.py and report.py, one question each: what a failure says, and what a tolerance admits."""
+"""compare.py and render.py, one question each: what a failure says, and what a tolerance admits."""
 
 from __future__ import annotations
 
