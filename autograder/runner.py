@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
 
+from autograder import render
 from autograder.compare import Mismatch
 from autograder.problem import REGISTRY, Context, Problem, Reference
 from autograder.properties import forget_example, last_example
@@ -258,7 +259,7 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
         raise
     tampering = sandbox.tampering()
     if tampering.changed:  # whatever the checks said, they ran beside changed grader code
-        checks = "every check passed" if result.passed else result.reason
+        checks = "every check passed" if result.passed else render.details(result) or result.reason
         result = Result(p, 0.0, "failed", tampering.reason(),
                         Failure(tampering.reason(), notes=[f"the checks on their own: {checks}"],
                                 hint=TAMPERING_HINT), diagnosis="tampering")
