@@ -46,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="budget of the whole grade: problems left when it runs out are 'not graded: out of time' "
                         f"(default {DEFAULT_TOTAL_SECONDS:g})")
     sub.add_parser("list", help="list the problems")
+    sub.add_parser("serve", help="a warm grading worker for class grading: reads `grade` command lines, one "
+                                 "JSON object per line, from standard input (instructor/workers.py drives it)")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from autograder.serve import serve
+
+        return serve(parser)
 
     if args.command == "list":
         from autograder.runner import select
@@ -56,10 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.id:<34} {p.points:>4g} pts  {tag:<6} {p.title}")
         return 0
 
-    submission = Path(args.submission)
-    if not submission.is_absolute() and not submission.exists() and (ROOT / submission).exists():
-        submission = ROOT / submission
-    if not submission.is_dir():
+    submission = resolve_submission(args.submission)
+    if submission is None:
         print(f"error: submission directory {args.submission!r} does not exist", file=sys.stderr)
         return 2
     start = time.monotonic()
@@ -68,10 +72,29 @@ def main(argv: list[str] | None = None) -> int:
 
     # It imports torch in its own process while this one does the same below.
     forkserver.start(optimizers=may_train(args.assignment, args.problem, args.skip_slow))
-    return grade_command(args, submission, start)
+    code = grade_command(args, submission, start)
+    if time.monotonic() >= start + args.total_seconds:
+        end_now(code)
+    return code
+
+
+def resolve_submission(given: str) -> Path | None:
+    """The submission's folder (relative to the checkout when not found here), or None if there is none."""
+    submission = Path(given)
+    if not submission.is_absolute() and not submission.exists() and (ROOT / submission).exists():
+        submission = ROOT / submission
+    return submission if submission.is_dir() else None
 
 
 def grade_command(args, submission: Path, start: float) -> int:
+    """Grade ``submission`` as the parsed ``grade`` command ``args`` says; write the results; return the exit
+    status."""
+    return grade_checked(args, submission, start)[0]
+
+
+def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | None" = None):
+    """``grade_command``'s work; ``checked``: a self-check that already passed in this process (a warm
+    worker's), else one runs beside the first problems. Returns the exit status and the self-check."""
     from autograder import render
     from autograder.problem import Reference
     from autograder.problems import TRAINING
@@ -84,13 +107,13 @@ def grade_command(args, submission: Path, start: float) -> int:
 
         if not torch.cuda.is_available():
             print("error: DEVICE=cuda but torch sees no CUDA device", file=sys.stderr)
-            return 2
+            return 2, checked
     reference = None if args.no_reference else Reference.find(Path(args.reference))
     problems = select(args.assignment, args.problem, with_reference=reference is not None,
                       include_slow=not args.skip_slow)
     if not problems:
         print(f"error: no problem matches {args.problem!r}; see `python -m autograder list`", file=sys.stderr)
-        return 2
+        return 2, checked
     jobs = args.jobs if args.jobs > 0 else default_jobs(args.memory_mb)
     if reference is not None and any(p.name in TRAINING and p.needs_reference for p in problems):
         # The hidden training problems replay the reference here, with torch.optim: its lazy import of
@@ -116,11 +139,11 @@ def grade_command(args, submission: Path, start: float) -> int:
     try:
         confinement = prepare(sealed)
     except GraderError as err:
-        return grader_error(err)
+        return grader_error(err), checked
     if os.environ.get("GRADER_VERBOSE"):
         print(confinement.describe())
     # The self-check runs beside the first problems; nothing is shown before it has passed.
-    checked, stop = SelfCheck(submission, args.device, sealed), threading.Event()
+    checked, stop = checked or SelfCheck(submission, args.device, sealed), threading.Event()
     shown = []
 
     def show(result) -> None:
@@ -136,16 +159,12 @@ def grade_command(args, submission: Path, start: float) -> int:
     results = grade(submission, problems, args.device, reference, args.memory_mb, on_result=show,
                     time_limit=args.time_limit, deadline=deadline, jobs=jobs, stop=stop)
     if checked.wait() is not None:
-        code = grader_error(checked.wait())
-    else:
-        elapsed = time.monotonic() - start
-        render.write_results(Path(args.results), results, elapsed)
-        print(render.summary(results, args.results))
-        print(f"results written to {args.results} ({elapsed:.1f} s)")
-        code = 3 if any(r.status == "error" for r in results) else 0
-    if time.monotonic() >= deadline:
-        end_now(code)
-    return code
+        return grader_error(checked.wait()), checked
+    elapsed = time.monotonic() - start
+    render.write_results(Path(args.results), results, elapsed)
+    print(render.summary(results, args.results))
+    print(f"results written to {args.results} ({elapsed:.1f} s)")
+    return (3 if any(r.status == "error" for r in results) else 0), checked
 
 
 def end_now(code: int) -> None:

@@ -174,6 +174,11 @@ class Context:
     def task(self, name: str, module: str) -> ChildTask:
         return ChildTask(self.sandbox, name, module)
 
+    def limit(self, seconds: float, label: str):
+        """``with ctx.limit(20, "the pre-check before training"):`` the student calls and tasks inside get at most
+        ``seconds`` (within the problem's own limit), so a hang there costs that, not the problem's whole limit."""
+        return self.sandbox.limited(seconds, label)
+
     def ref(self, module: str, function: str) -> Callable:
         if self.reference is None:
             raise RuntimeError("this problem needs the reference solutions")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from autograder import render
 from autograder.compare import Mismatch
+from autograder.hangs import PROBE_SECONDS, HangProbes
 from autograder.problem import REGISTRY, Context, Problem, Reference
 from autograder.properties import forget_example, last_example
 from autograder.results import Failure, ProblemResult
@@ -59,7 +60,10 @@ def sealed_paths(reference: Reference | None, results: Path | None = None) -> li
 MIN_PROBLEM_SECONDS = 3.0
 # Where the child's end tells the cause better than the problem's hint does.
 FATAL_HINTS = {"forged-reply": "the grader reads only what its own request loop in the child sends back; code that "
-                               "writes onto the grader's channel fails the problem, whatever it writes"}
+                               "writes onto the grader's channel fails the problem, whatever it writes",
+               "hung-on-probe": "a loop that never ends (its condition never turns false, a counter never grows) is "
+                                "the usual cause; 'your code was at' shows where it was. Once that function returns, "
+                                "this problem is graded as usual"}
 IMPORT_HINT = ("a module must import cleanly before anything in it can be graded; `python -c \"import {module}\"` "
                "in your submission folder shows the same error")
 LOAD_FAILURES = ("import-error", "syntax-error", "missing-file")  # the module did not load: shown once per module
@@ -70,7 +74,7 @@ TAMPERING_HINT = ("the grader's code that runs beside yours (its request loop, g
 def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", reference: Reference | None = None,
           memory_mb: int = DEFAULT_MEMORY_MB, on_result: Callable[[Result], None] | None = None,
           time_limit: float | None = None, deadline: float | None = None, jobs: int = 1,
-          stop: threading.Event | None = None) -> list[Result]:
+          stop: threading.Event | None = None, hangs: HangProbes | None = None) -> list[Result]:
     """Grade each problem in a fresh sandbox (the CLI calls ``sandbox.prepare`` and ``self_check`` first).
 
     ``jobs`` problems are graded at once, each in its own sandbox (threads here: the work is in the children
@@ -84,13 +88,20 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
     does not (the judge stuck on a child, say on a reply the child wrote halfway): at the deadline every
     child still running is killed, and the problems without a verdict get 0 for running out of time; what
     is still closing then (a work folder being removed) is left to finish on its own or to the next grade's
-    sweep. ``stop`` set: problems not yet started are not graded (the start-up self-check failed)."""
+    sweep. ``stop`` set: problems not yet started are not graded (the start-up self-check failed).
+
+    ``hangs``: where the stubs' probes are run and their outcomes kept (``autograder.hangs``); by default one of
+    this grade's own."""
     problems = list(problems)
     jobs = max(1, min(jobs, len(problems)))
     if jobs > 1:
         memory_mb = memory_limit_mb(memory_mb, jobs)
 
     board = _Board(problems, on_result)
+    # A stub that hung on its short probe call is set aside in every problem (see autograder.hangs).
+    if hangs is None:
+        hangs = HangProbes(submission, device, memory_mb, sealed_paths(reference),
+                           min(PROBE_SECONDS, time_limit or PROBE_SECONDS))
 
     def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
@@ -98,12 +109,13 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
             return out_of_time(p, started=False)
         if stop is not None and stop.is_set():
             return Result(p, 0.0, "error", "not graded: the grader stopped", diagnosis="grader-error")
+        hung = hangs.hung(p.stubs)  # before the deadline is read: a probe takes seconds of its own
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
                 return out_of_time(p, started=False)
             limit = min(limit, left)
-        return run_problem(p, submission, device, reference, memory_mb, limit, cleanup=cleanup)
+        return run_problem(p, submission, device, reference, memory_mb, limit, cleanup=cleanup, hung=hung)
 
     # Closing a sandbox (about 0.07 s: the child's exit, the uid sweep, its folder) overlaps the next problem.
     closers = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="close")
@@ -213,8 +225,10 @@ def _run_all(problems: list[Problem], one: Callable[[Problem], Result], jobs: in
 
 def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Reference | None = None,
                 memory_mb: int = DEFAULT_MEMORY_MB, time_limit: float | None = None,
-                cleanup: Callable[[Callable[[], None]], None] | None = None) -> Result:
-    """Grade one problem in a fresh sandbox; ``time_limit`` overrides the problem's own.
+                cleanup: Callable[[Callable[[], None]], None] | None = None,
+                hung: dict[tuple[str, str], str] | None = None) -> Result:
+    """Grade one problem in a fresh sandbox; ``time_limit`` overrides the problem's own. ``hung``: the stubs that
+    did not return on their probe (``autograder.hangs``), each with its verdict; they are set aside in the child.
 
     Never raises for anything the submission does: every outcome is a Result, and
     status "error" is kept for failures of the grader itself. The verdict is final once
@@ -233,6 +247,8 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     try:
         for module, function in p.stubs:
             sandbox.load(module, function)
+        for (module, function), verdict in (hung or {}).items():
+            sandbox.guard(module, function, verdict)
         ctx = Context(sandbox, device, reference)
         forget_example()
         p.check(ctx)

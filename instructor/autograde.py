@@ -3,9 +3,10 @@
     submissions/<student>/<assignment>/  (nbgrader's submitted/ layout; extra files are ignored)
       → course/submitted/<student>/<assignment>/: the modules the student writes, as submitted,
         and the RELEASED notebook (the notebook is the handout, not student input)
-      → JOBS graders at once, one per (student, assignment):
+      → JOBS warm graders at once (instructor/workers.py: `python -m autograder serve`, torch imported
+        and the fork server started once per slot), each grading (student, assignment) after another as
           python -m autograder grade --submission course/class/<student>/<assignment>/submission
-        (the starter layout completed with the student's modules; hidden checks included; every
+        would (the starter layout completed with the student's modules; hidden checks included; every
         problem in the sandbox) → course/class/<student>/<assignment>/results.json (Gradescope's format)
       → ONE writer (a thread of this process, holding the gradebook's file lock) imports each
         results.json into nbgrader's gradebook (course/gradebook.db, through nbgrader's API), and
@@ -50,6 +51,7 @@ from pathlib import Path
 from autograder.render import markdown, notebook_outputs
 from autograder.results import GradeRun, ProblemInfo, ProblemResult
 from instructor.course import BUILD, CHECK_CALL, CourseError, build_course, generate, graded_files, nbgrader
+from instructor.workers import Worker, WorkerGone, WorkerPool
 
 STUDENT_SECONDS = 480.0  # the grader's own whole-grade budget (runner.DEFAULT_TOTAL_SECONDS)
 KILL_GRACE = 60.0  # after the budget: the grader writes its results by then, or it is killed
@@ -175,6 +177,9 @@ def limit_results(problems, seconds: float, why: str) -> GradeRun:
                     seconds, output=why)
 
 
+GRADER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
 def grade_command(submission: Path, assignment: str, results: Path, options: dict) -> list[str]:
     command = [sys.executable, "-m", "autograder", "grade", "--submission", str(submission),
                "--assignment", assignment, "--results", str(results),
@@ -190,9 +195,9 @@ def grade_command(submission: Path, assignment: str, results: Path, options: dic
     return command
 
 
-def run_job(job: Job, submission: Path, options: dict, command=grade_command) -> dict:
-    """Grade one (student, assignment) in a child process; always leaves a results.json. Returns its meta."""
-    from autograder.paths import ROOT
+def run_job(job: Job, submission: Path, options: dict, command=grade_command, worker: Worker | None = None) -> dict:
+    """Grade one (student, assignment), in ``worker`` (warm) or else in a process of its own; always leaves a
+    results.json. Returns its meta."""
     from autograder.runner import select
 
     start = time.monotonic()
@@ -200,17 +205,16 @@ def run_job(job: Job, submission: Path, options: dict, command=grade_command) ->
     tmp_results = job.folder / "grading.json"
     with contextlib.suppress(FileNotFoundError):
         tmp_results.unlink()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    with open(job.folder / "grader.log", "wb") as out:
-        proc = subprocess.Popen(command(submission, job.assignment, tmp_results, options), cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    argv = command(submission, job.assignment, tmp_results, options)
+    log = job.folder / "grader.log"
+    if worker is not None:
+        log.write_bytes(b"")
         try:
-            status = proc.wait(timeout=budget + KILL_GRACE)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            status = None
+            status = worker.grade(argv[3:], log, budget + KILL_GRACE)
+        except WorkerGone as gone:
+            status = gone.status
+    else:
+        status = _run_alone(argv, log, budget + KILL_GRACE)
     seconds = time.monotonic() - start
     if status is None or not tmp_results.is_file():
         problems = select(job.assignment, options.get("problem"),
@@ -222,6 +226,22 @@ def run_job(job: Job, submission: Path, options: dict, command=grade_command) ->
     grader_error = status == 3 and not graded.results
     os.replace(tmp_results, job.results)
     return {"key": job.key, "seconds": round(seconds, 3), "status": status, "grader_error": grader_error}
+
+
+def _run_alone(argv: list[str], log: Path, seconds: float) -> int | None:
+    """``argv`` in a process of its own, killed with its group after ``seconds`` (then None)."""
+    from autograder.paths import ROOT
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=GRADER_ENV, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            return proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
 
 
 # --------------------------------------------------------------------------- the one writer
@@ -446,12 +466,14 @@ def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | No
     writer = Writer(course, log=log)
     writer.start()
     bar = Progress(len(todo), jobs, progress_stream)
+    # Warm workers run the real grader; a stand-in command (the tests') runs as a process per student.
+    workers = WorkerPool(GRADER_ENV) if command is grade_command else None
 
     def work(job: Job) -> None:
         modules = graded.get(job.assignment, [])
         tree = grading_tree(job, course / "submitted" / job.student / job.assignment, modules)
         try:
-            meta = run_job(job, tree, options, command)
+            meta = run_job(job, tree, options, command, workers.mine() if workers else None)
         except Exception as err:  # noqa: BLE001 - one student's failure must not stop the class
             run.errors.append(f"{job.name}: {type(err).__name__}: {err}")
             bar.step(f"{job.name} ERROR")
@@ -465,8 +487,12 @@ def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | No
         bar.step(f"{job.name} {meta['seconds']:.0f} s")
 
     grading_start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(work, todo))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(work, todo))
+    finally:
+        if workers:
+            workers.close()
     writer.jobs.put(None)
     writer.join()
     run.grading_wall = time.monotonic() - grading_start

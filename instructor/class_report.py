@@ -28,7 +28,7 @@ from pathlib import Path
 from autograder.results import GradeRun
 from autograder.sandbox.tamper import KINDS
 
-LIMITS = ("time-limit", "memory-limit", "out-of-time", "student-time-limit")
+LIMITS = ("time-limit", "hung-on-probe", "memory-limit", "out-of-time", "student-time-limit")
 
 
 @dataclass

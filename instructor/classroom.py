@@ -29,7 +29,7 @@ from pathlib import Path
 
 BROKEN_KINDS = ("hangs", "crashes", "prints", "syntax")
 # What the grader must call each broken kind, on every problem that reaches the broken function or module.
-BROKEN_DIAGNOSES = {"hangs": {"time-limit"}, "crashes": {"exited", "crashed"},
+BROKEN_DIAGNOSES = {"hangs": {"time-limit", "hung-on-probe"}, "crashes": {"exited", "crashed"},
                     "syntax": {"syntax-error", "import-error"}}
 
 HANG = "\n\n# --- made-up student: this function never returns\ndef {name}(*args, **kwargs):\n    while True:\n        pass\n"

@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt,
                                 load_checked_parameters, tolerance, within)
+from autograder.hangs import probe
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.properties import given
 from autograder.returned import as_count
@@ -351,6 +352,13 @@ def check_draws(trajs: list, policy, action_space, name: str) -> None:
                        SAMPLING_HINTS[found.diagnosis], found.diagnosis)
 
 
+@probe(MODULE, "sample_trajectory")
+def probe_sample_trajectory():
+    """The first example below: one 5-step episode of a scripted env."""
+    env, policy = make_scripted([(5, "truncated")], True, 3)
+    return (env, policy, 10), {"seed": 3}
+
+
 @problem("hw1", "sample_trajectory", points=4, stubs=[(MODULE, "sample_trajectory")], hint=SAMPLE_HINT)
 def check_sample_trajectory(ctx):
     """sample_trajectory on scripted envs: length, alignment of o_t/a_t/r_t, terminated vs truncated, max_length, seed."""
@@ -379,6 +387,13 @@ def check_sample_trajectory(ctx):
         check_draws([reply["value"]], policy, judge_env.action_space, "sample_trajectory")
 
     prop()
+
+
+@probe(MODULE, "sample_trajectories")
+def probe_sample_trajectories():
+    """The first example below: two short episodes of a scripted env."""
+    env, policy = make_scripted([(4, "terminated"), (3, "truncated")], True, 3)
+    return (env, policy, 8, 10), {}
 
 
 @problem("hw1", "sample_trajectories", points=2, stubs=[(MODULE, "sample_trajectories")], hint=TRAJS_HINT)
@@ -949,14 +964,17 @@ def _dagger_runs(ctx, check) -> None:
     prop()
 
 
-@problem("hw1", "dagger_process", points=3, hint=DAGGER_HINT, seconds=90, stubs=DAGGER_STUBS)
+DAGGER_SECONDS = 90
+
+
+@problem("hw1", "dagger_process", points=3, hint=DAGGER_HINT, seconds=DAGGER_SECONDS, stubs=DAGGER_STUBS)
 def check_dagger_process_problem(ctx):
     """DAgger's process: iteration 0 on the demonstrations, then the current learner's rollouts, relabelled, added."""
     _dagger_runs(ctx, lambda got, args: None)
 
 
-@problem("hw1", "dagger_matches_reference", points=2, needs_reference=True, hint=DAGGER_HINT, seconds=90,
-         stubs=DAGGER_STUBS)
+@problem("hw1", "dagger_matches_reference", points=2, needs_reference=True, hint=DAGGER_HINT,
+         seconds=DAGGER_SECONDS, stubs=DAGGER_STUBS)
 def check_dagger_matches_reference(ctx):
     """DAgger trains as the reference does: on its own data set, the reference's parameters after every iteration."""
     _dagger_runs(ctx, lambda got, args: compare_dagger(got, _reference_training(ctx, args, got), args[0]))
@@ -1095,5 +1113,7 @@ def check_dagger_training(ctx):
     # The outcome alone can be bought in the student's own process (e.g. given code patched to hand the loop
     # more demonstrations). So the same problem first checks that the loop IS DAgger, on the small task whose
     # data the judge builds and sends (the public dagger_process checks): no patch of the given code reaches it.
-    _dagger_runs(ctx, lambda got, args: None)
+    # Under dagger_process's own limit: a loop that never ends there costs that, not this problem's 300 s.
+    with ctx.limit(DAGGER_SECONDS, "the pre-check before training (hw1/dagger_process's checks)"):
+        _dagger_runs(ctx, lambda got, args: None)
     _train_and_judge(ctx, "dagger", DAGGER_SEEDS, DAGGER_TARGET)

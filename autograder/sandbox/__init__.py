@@ -17,8 +17,8 @@
     errors.py     what can go wrong, as the judge sees it
 """
 
-from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
-                                       SubmissionError)
+from autograder.sandbox.errors import (GraderError, KnownHang, NotImplementedYet, SandboxFatal,
+                                       StudentException, SubmissionError)
 from autograder.sandbox.limits import DEFAULT_MEMORY_MB, Limits, memory_limit_mb
 
 # The judge's side imports torch: loaded on first use, so that ``autograder.sandbox.forkserver`` can start the
@@ -34,5 +34,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_MEMORY_MB", "GraderError", "Limits", "NotImplementedYet", "Sandbox", "SandboxFatal",
-           "StudentException", "SubmissionError", "memory_limit_mb", "prepare", "self_check"]
+__all__ = ["DEFAULT_MEMORY_MB", "GraderError", "KnownHang", "Limits", "NotImplementedYet", "Sandbox",
+           "SandboxFatal", "StudentException", "SubmissionError", "memory_limit_mb", "prepare", "self_check"]

@@ -191,6 +191,8 @@ def _serve(request: dict, arena, modules: dict, code_dir: str, device: str, memo
         return _load(request["module"], request["function"], modules, code_dir)
     if op == "selfcheck":
         return _selfcheck(request["modules"], request["paths"], code_dir)
+    if op == "guard":
+        return _guard(modules[request["module"]], request["function"])
     if op == "task":  # grader code (autograder.child_tasks) run with the student's module, by name
         from autograder import child_tasks
 
@@ -232,6 +234,26 @@ def _load(module: str, function: str, modules: dict, code_dir: str) -> dict:
                        student_frame(err, code_dir))
     if not callable(getattr(modules[module], function, None)):
         return failure("load", "AttributeError", f"{rel} does not define a function `{function}`")
+    return _ok()
+
+
+class NotRun(BaseException):
+    """Raised in place of a guarded student function (see ``_guard``). A BaseException, so that the student's own
+    ``except Exception`` does not swallow it."""
+
+    def __init__(self, function: str):
+        super().__init__(function)
+        self.function = function
+
+
+def _guard(module, function: str) -> dict:
+    """Replace ``module.function`` with a stand-in that raises NotRun: the judge knows it does not return (it hung
+    on the judge's probe call), so a problem that reaches it, directly or through other student code, ends at once
+    instead of waiting out its time limit. A problem that never calls it is graded as before."""
+    def not_run(*args, **kwargs):
+        raise NotRun(function)
+
+    setattr(module, function, not_run)
     return _ok()
 
 
@@ -278,6 +300,8 @@ def _call(fn, request: dict, device: str, code_dir: str, memory_mb: int, arena=N
         value = fn(*args, **kwargs)
     except NotImplementedError as err:
         return failure("not_implemented", "NotImplementedError", str(err), student_frame(err, code_dir))
+    except NotRun as err:  # the frame: where the student's code called the guarded function, if it did
+        return failure("not_run", "NotRun", err.function, student_frame(err, code_dir))
     except MemoryError:
         return failure("error", "MemoryError", f"ran out of memory (the limit is {memory_mb} MB above the baseline)")
     except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included

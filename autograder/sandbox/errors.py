@@ -24,6 +24,15 @@ class SandboxFatal(BaseException):
         self.kind = kind
 
 
+class KnownHang(SandboxFatal):
+    """The problem's code reached a student function that had already failed to return on the judge's short probe
+    call (``autograder.hangs``): it was not run again. The child is alive; the problem ends here, with 0 points,
+    instead of waiting out its own time limit. ``kind`` is "hung-on-probe"."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "hung-on-probe")
+
+
 class NotImplementedYet(BaseException):
     """A stub still raises NotImplementedError; ``function`` and ``where`` come from the child's frame."""
 

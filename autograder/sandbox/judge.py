@@ -18,6 +18,7 @@ same confinement to prove that it can import what the judge can.
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib.util
 import os
 import re
@@ -31,8 +32,8 @@ from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.sandbox import channel, child, forkserver, isolation, processes, tamper, wire
-from autograder.sandbox.errors import (GraderError, NotImplementedYet, SandboxFatal, StudentException,
-                                       SubmissionError)
+from autograder.sandbox.errors import (GraderError, KnownHang, NotImplementedYet, SandboxFatal,
+                                       StudentException, SubmissionError)
 from autograder.sandbox.limits import Limits
 
 # The folders the child must never read: the checkout (solutions/, tests/, .git, the grader) except what
@@ -137,6 +138,8 @@ class OutputCapture:
         self._tail: collections.deque[bytes] = collections.deque()
         self._tail_size = 0
         self._fd = read_fd
+        self._lock = threading.Lock()
+        self._end: int | None = None  # from here on the child wrote the grader's stack dump (``dump_from``)
         self._thread = threading.Thread(target=self._drain, name="sandbox-output", daemon=True)
         self._thread.start()
 
@@ -148,15 +151,16 @@ class OutputCapture:
                 break
             if not chunk:
                 break
-            self.total += len(chunk)
-            if len(self.head) < self.keep:
-                room = self.keep - len(self.head)
-                self.head, chunk = self.head + chunk[:room], chunk[room:]
-            if chunk:
-                self._tail.append(chunk)
-                self._tail_size += len(chunk)
-                while self._tail_size - len(self._tail[0]) >= 4 * self.keep:
-                    self._tail_size -= len(self._tail.popleft())
+            with self._lock:
+                self.total += len(chunk)
+                if len(self.head) < self.keep:
+                    room = self.keep - len(self.head)
+                    self.head, chunk = self.head + chunk[:room], chunk[room:]
+                if chunk:
+                    self._tail.append(chunk)
+                    self._tail_size += len(chunk)
+                    while self._tail_size - len(self._tail[0]) >= 4 * self.keep:
+                        self._tail_size -= len(self._tail.popleft())
         os.close(self._fd)
 
     def since(self, offset: int) -> str:
@@ -166,12 +170,21 @@ class OutputCapture:
         tail = b"".join(self._tail)[-after_head:] if after_head > 0 else b""
         return (head + tail).decode("utf-8", "replace")
 
+    def dump_from(self, offset: int) -> None:
+        """What arrives from ``offset`` on is the stack dump the judge asked for: the grader's evidence, never
+        shown as what the student's code printed (the child is killed after it)."""
+        self._end = offset
+
     def text(self) -> str:
-        tail = b"".join(self._tail)[-self.keep:]
-        if self.total <= len(self.head) + len(tail):
-            return (self.head + tail).decode("utf-8", "replace")
-        return (self.head.decode("utf-8", "replace")
-                + f"\n[… your code printed {_size(self.total)}; the first and last {_size(self.keep)} are kept …]\n"
+        """What the student's code printed: the first ``keep`` bytes and the last ``keep``."""
+        with self._lock:
+            total, kept = self.total, b"".join(self._tail)
+        end = total if self._end is None else min(total, self._end)
+        head, tail = self.head[:end], kept[:max(0, end - (total - len(kept)))][-self.keep:]
+        if end <= len(head) + len(tail):
+            return (head + tail).decode("utf-8", "replace")
+        return (head.decode("utf-8", "replace")
+                + f"\n[… your code printed {_size(end)}; the first and last {_size(self.keep)} are kept …]\n"
                 + tail.decode("utf-8", "replace"))
 
     def finish(self, timeout: float = 2.0) -> None:
@@ -211,6 +224,8 @@ class Sandbox:
         out_read, out_write = os.pipe()
         evidence_read, evidence_write = os.pipe()
         self._deadline = None  # set when the child is ready: the clock counts student code only
+        self._window: _Window | None = None  # a shorter limit for some requests (see ``limited``)
+        self._guarded: dict[str, str] = {}  # function → why it is not run (see ``guard``)
         try:
             self._process = server.spawn((str(self.code_dir), str(self.home), self.confinement, self.limits.memory_mb,
                                           self.limits.seconds, device),
@@ -238,6 +253,27 @@ class Sandbox:
             if reply["kind"] == "fatal":
                 raise SandboxFatal(reply["message"])
             raise SubmissionError(load_message(reply), module, load_diagnosis(reply))
+
+    def guard(self, module: str, function: str, verdict: str) -> None:
+        """From now on ``module.function`` (loaded) is not run in this child: a call of it, by the judge or by other
+        student code, ends the problem at once with ``verdict`` (a KnownHang). For a function that already failed to
+        return on the judge's probe (``autograder.hangs``)."""
+        reply = self.request({"op": "guard", "module": module, "function": function}, f"guarding {function}")
+        if not reply["ok"]:
+            raise SandboxFatal(reply["message"] if reply["kind"] == "fatal"
+                               else f"the child could not set aside {function}: {reply['message']}")
+        self._guarded[function] = verdict
+
+    @contextlib.contextmanager
+    def limited(self, seconds: float, label: str):
+        """Requests inside get at most ``seconds`` between them (counted from the first), within the problem's own
+        limit: a pre-check of a long problem that hangs costs its own short limit, not the problem's. A time-out
+        there names ``label`` ("the pre-check before training") and its limit."""
+        outer, self._window = self._window, _Window(seconds, label)
+        try:
+            yield
+        finally:
+            self._window = outer
 
     def call(self, module: str, function: str, args: tuple = (), kwargs: dict | None = None,
              grad_wrt: tuple[int, ...] = (), cotangent=None):
@@ -273,6 +309,11 @@ class Sandbox:
             return reply
         if reply["kind"] == "not_implemented":
             raise NotImplementedYet(reply.get("function") or function, wire.where(reply))
+        if reply["kind"] == "not_run":  # the message names the guarded function; the frame is its caller's
+            guarded = (reply["message"].split() or [""])[0]
+            verdict = self._guarded.get(guarded, f"not graded: {guarded or function} was set aside by the grader")
+            called = wire.where(reply)  # empty when the judge called it itself
+            raise KnownHang(verdict + (f" (called at {called})" if called else ""))
         if reply["kind"] == "fatal":
             raise SandboxFatal(reply["message"])
         raise StudentException(function, reply["type"], reply["message"], wire.where(reply))
@@ -310,16 +351,19 @@ class Sandbox:
             channel.send_frame(self._conn, sent.payload, [descriptor] if descriptor is not None else [])
         except OSError:
             raise self._died(what) from None
+        window = self._window
+        deadline = self._deadline if window is None else min(self._deadline, window.end())
         try:
-            payload = channel.read_frame(self._conn, self._deadline, wire.MAX_REPLY_BYTES)
+            payload = channel.read_frame(self._conn, deadline, wire.MAX_REPLY_BYTES)
         except channel.FrameTimeout as late:
             where = self._where_it_hangs()
             self.kill()
             part = (f" (its reply stopped after {late.received} of {late.expected} bytes)"
                     if late.expected is not None else "")
-            raise SandboxFatal(f"timed out: the problem's time limit of {self.limits.seconds:g} s ran out while "
-                               f"running {what}{part}" + (f"; your code was at {where}" if where else ""),
-                               "time-limit") from None
+            limit = (f"the problem's time limit of {self.limits.seconds:g} s" if deadline == self._deadline
+                     else f"the time limit of {window.seconds:g} s of {window.label}")
+            raise SandboxFatal(f"timed out: {limit} ran out while running {what}{part}"
+                               + (f"; your code was at {where}" if where else ""), "time-limit") from None
         except EOFError:
             raise self._died(what) from None
         except (OSError, channel.FrameTooLarge):
@@ -336,18 +380,19 @@ class Sandbox:
         return reply
 
     def _where_it_hangs(self) -> str:
-        """Ask the child for a stack dump (faulthandler) and return its innermost frame in the submission."""
+        """Ask the child for a stack dump (faulthandler) and say where the submission's code was (``where_in``)."""
         offset = self.output.total
+        self.output.dump_from(offset)
         try:
             os.kill(self._process.pid, child.DUMP_SIGNAL)
         except OSError:
             return ""
         end = time.monotonic() + DUMP_WAIT_SECONDS
-        frame = ""
-        while time.monotonic() < end and not frame:
+        dump = ""
+        while time.monotonic() < end and " in child_main" not in dump:  # the child's outermost frame: all is here
             time.sleep(0.05)
-            frame = _innermost_student_frame(self.output.since(offset), str(self.code_dir))
-        return frame
+            dump = self.output.since(offset)
+        return where_in(dump, str(self.code_dir))
 
     def _died(self, what: str) -> SandboxFatal:
         """The child is gone: why, as the judge sees it (its exit status), with its last output."""
@@ -434,14 +479,32 @@ def load_diagnosis(reply: dict) -> str:
     return {"FileNotFoundError": "missing-file", "AttributeError": "missing-function"}.get(kind, "import-error")
 
 
+class _Window:
+    """A shorter time limit for some of a sandbox's requests: ``seconds`` from the first request made in it."""
+
+    def __init__(self, seconds: float, label: str):
+        self.seconds, self.label = seconds, label
+        self._end: float | None = None
+
+    def end(self) -> float:
+        if self._end is None:
+            self._end = time.monotonic() + self.seconds
+        return self._end
+
+
 _FRAME = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
 
 
-def _innermost_student_frame(dump: str, code_dir: str) -> str:
-    for path, line, function in _FRAME.findall(dump):  # faulthandler lists the most recent call first
-        if path.startswith(code_dir + os.sep):
-            return f"{os.path.relpath(path, code_dir)}:{line} in {function}"
-    return ""
+def where_in(dump: str, code_dir: str) -> str:
+    """Where a faulthandler stack dump finds the submission's code: its outermost frame there (the function the
+    grader called, whose loop is the one that does not end), then the innermost one if it is another.
+    "hw1/imitation.py:126 in sample_trajectories, which was running hw1/imitation.py:103 in sample_trajectory"."""
+    frames = [f"{os.path.relpath(path, code_dir)}:{line} in {function}"
+              for path, line, function in _FRAME.findall(dump) if path.startswith(code_dir + os.sep)]
+    if not frames:  # faulthandler lists the most recent call first
+        return ""
+    outer, inner = frames[-1], frames[0]
+    return outer if len(frames) == 1 else f"{outer}, which was running {inner}"
 
 
 COPIED_SUFFIXES = {".py", ".json", ".txt", ".npz", ".pt"}

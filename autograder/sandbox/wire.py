@@ -14,7 +14,7 @@ a malformed reply is a failure of the submission, never code run in the judge
 nor an error of the grader. Each reply must carry the nonce of its request; one
 that does not was written by something other than the child's request loop.
 
-A failed reply is structured: ``kind`` (not_implemented, error, fatal, load),
+A failed reply is structured: ``kind`` (not_implemented, error, fatal, load, not_run),
 ``type``, ``message`` and, where the student's code is involved, ``function``,
 ``file`` and ``line`` of the innermost frame in the submission.
 """
@@ -411,7 +411,7 @@ def loads_reply(payload: bytearray):
 
 
 # --------------------------------------------------------------------------- reading a reply
-REPLY_KINDS = {"not_implemented", "error", "fatal", "load"}
+REPLY_KINDS = {"not_implemented", "error", "fatal", "load", "not_run"}
 
 
 FORGED = ("a reply that the child's request loop did not send: code in the child wrote onto the grader's reply "

@@ -1,0 +1,109 @@
+"""A student function that never returns costs one short limit, not every problem's.
+
+Before a problem whose stubs include a probed function is graded, the judge calls that function once on a small
+fixed input (its *probe*, registered with ``@probe`` beside the problem that grades it) in a sandbox of its own,
+under a short limit (PROBE_SECONDS, where a correct implementation takes milliseconds). Each function is probed
+once per grade, by whichever problem asks first, the others waiting for that outcome: it depends on the
+submission alone, so ``--jobs 2`` gives what ``--jobs 1`` gives.
+
+A probe that does not return marks the function as hanging. Every problem graded after that sets it aside in its
+own child (``Sandbox.guard``): a problem that calls it, directly or through other student code (a training loop
+that rolls out with it), ends at once with 0 points and the probe's verdict (diagnosis "hung-on-probe") instead
+of waiting out its own time limit; a problem that never calls it is graded as before. Any other outcome of the
+probe (a value, an exception, a crash, an import that does not finish) is no evidence of a hang: the problems
+judge it themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from autograder.sandbox import Limits, SandboxFatal, wire
+
+PROBE_SECONDS = 10.0
+LOAD_SECONDS = 30.0  # importing the module before the probe call (a problem's default limit): no verdict on a hang
+_ADDRESS = re.compile(r" object at 0x[0-9a-fA-F]+>")
+
+# (module, function) → build() -> (args, kwargs): the probe call, built in the judge and sent to the child.
+PROBES: dict[tuple[str, str], Callable[[], tuple[tuple, dict]]] = {}
+
+
+def probe(module: str, function: str):
+    """Register ``build() -> (args, kwargs)``, a small ordinary call of ``module.function`` (a problem's first
+    explicit example, say): a correct implementation returns on it far within PROBE_SECONDS."""
+
+    def register(build):
+        PROBES[(module, function)] = build
+        return build
+
+    return register
+
+
+class HangProbes:
+    """One grade's probes: what each probed function did on its probe call, run on first need."""
+
+    def __init__(self, submission: Path, device: str = "cpu", memory_mb: int = 1024, sealed=(),
+                 seconds: float = PROBE_SECONDS):
+        self.submission, self.device, self.memory_mb, self.sealed = Path(submission), device, memory_mb, sealed
+        self.seconds = seconds
+        # What the judge recorded, per probed (module, function): "" when the probe call ended (in any way),
+        # else the verdict the problems that reach the function get.
+        self.verdicts: dict[tuple[str, str], str] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def hung(self, stubs) -> dict[tuple[str, str], str]:
+        """The verdict of each of ``stubs`` that did not return on its probe (probing those not probed yet)."""
+        return {stub: verdict for stub in dict.fromkeys(stubs) if stub in PROBES and (verdict := self.verdict(stub))}
+
+    def verdict(self, stub: tuple[str, str]) -> str:
+        with self._lock:
+            lock = self._locks.setdefault(stub, threading.Lock())
+        with lock:  # a second problem that needs the same probe waits for the first one's
+            if stub not in self.verdicts:
+                self.verdicts[stub] = self._probe(*stub)
+            return self.verdicts[stub]
+
+    def _probe(self, module: str, function: str) -> str:
+        from autograder.sandbox import Sandbox
+
+        args, kwargs = PROBES[(module, function)]()
+        call = _ADDRESS.sub(">", wire.describe_call(function, args, kwargs))  # the same words on every run
+        try:
+            box = Sandbox(self.submission, self.device, Limits(LOAD_SECONDS + self.seconds, self.memory_mb),
+                          sealed=self.sealed)
+        except Exception:  # noqa: BLE001 - no probe, no evidence: the problems are graded as before
+            return ""
+        with box:
+            with box.limited(LOAD_SECONDS, "importing the module"):
+                if _attempt(lambda: box.load(module, function)) is not None:
+                    return ""  # a failed import is the problems' to report
+            with box.limited(self.seconds, "the probe call"):
+                err = _attempt(lambda: box.call(module, function, args, kwargs))
+        if isinstance(err, SandboxFatal) and err.kind == "time-limit":
+            return verdict(function, self.seconds, call, str(err))
+        return ""
+
+
+def _attempt(step: Callable[[], object]) -> BaseException | None:
+    """Run ``step``; the exception it raised, if any (an interrupt of the judge itself passes through)."""
+    try:
+        step()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - whatever the student's code does is an outcome here
+        return err
+    return None
+
+
+def verdict(function: str, seconds: float, call: str, timeout: str) -> str:
+    """The one-line reason of a problem that reaches ``function`` after its probe ``call`` timed out."""
+    where = timeout.split("; your code was at ", 1)[1] if "; your code was at " in timeout else ""
+    return (f"not graded: {function} did not return within {seconds:g} s on the grader's small first call of it, "
+            f"{call}, so it was not run again" + (f"; your code was at {where}" if where else ""))
+
+
+__all__ = ["PROBE_SECONDS", "PROBES", "HangProbes", "probe"]
