@@ -13,6 +13,7 @@ results are shown only once it has passed.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -20,8 +21,23 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.imports_check import import_warnings
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS
+
+
+def no_match_message(problem: str, known) -> str:
+    """Why ``PROBLEM=…`` graded nothing: each name no problem has, with the closest names (difflib), and where
+    the list is (``make list``, the command a student types)."""
+    names = sorted({p.name for p in known})
+    valid = set(names) | {p.id for p in known}
+    lines = [f"error: no problem matches {problem!r}"]
+    for wanted in dict.fromkeys(name.strip() for name in problem.split(",")):
+        if wanted and wanted not in valid:
+            close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+            lines.append(f"  {wanted!r}: no such problem" + (f"; did you mean {' or '.join(close)}?" if close else ""))
+    lines.append("see `make list` for the problems and their points")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +128,7 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
     problems = select(args.assignment, args.problem, with_reference=reference is not None,
                       include_slow=not args.skip_slow)
     if not problems:
-        print(f"error: no problem matches {args.problem!r}; see `python -m autograder list`", file=sys.stderr)
+        print(no_match_message(args.problem, select(args.assignment, include_slow=True)), file=sys.stderr)
         return 2, checked
     jobs = args.jobs if args.jobs > 0 else default_jobs(args.memory_mb)
     if reference is not None and any(p.name in TRAINING and p.needs_reference for p in problems):
@@ -161,8 +177,10 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
     if checked.wait() is not None:
         return grader_error(checked.wait()), checked
     elapsed = time.monotonic() - start
-    render.write_results(Path(args.results), results, elapsed)
+    warnings = import_warnings(submission)  # read from the source: Gradescope installs requirements.txt only
+    render.write_results(Path(args.results), results, elapsed, warnings)
     print(render.summary(results, args.results))
+    print("\n".join(warnings), end="\n" if warnings else "")
     print(f"results written to {args.results} ({elapsed:.1f} s)")
     return (3 if any(r.status == "error" for r in results) else 0), checked
 

@@ -29,7 +29,8 @@ def _parameters(policy: nn.Module) -> dict:
 def bc_loss_gradients(student, policy: nn.Module, observations: Tensor, actions: Tensor):
     """∂ bc_loss / ∂θ for every parameter of ``policy``, with the student's ``bc_loss``.
 
-    Returns a list of tensors, or a string saying why there is no gradient."""
+    Returns a list with a tensor per parameter (None for a parameter the loss does not depend on), or a string
+    saying why there is no gradient at all."""
     loss = student.bc_loss(policy, observations, actions)
     if not isinstance(loss, Tensor):
         return f"bc_loss returned a {type(loss).__name__}, not a tensor"
@@ -38,7 +39,7 @@ def bc_loss_gradients(student, policy: nn.Module, observations: Tensor, actions:
     if loss.numel() != 1:
         return f"the returned loss has shape {list(loss.shape)}, not a single number"
     grads = torch.autograd.grad(loss.reshape(()), tuple(policy.parameters()), allow_unused=True)
-    return ["no gradient reaches this parameter" if g is None else g for g in grads]
+    return list(grads)
 
 
 def train_imitation(student, config: dict, seed: int) -> dict:

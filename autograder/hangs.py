@@ -43,7 +43,8 @@ def probe(module: str, function: str):
 
 
 class HangProbes:
-    """One grade's probes: what each probed function did on its probe call, run on first need."""
+    """One grade's probes: what each probed function did on its probe call, run on first need, a module's
+    probes one after another in one child (a fresh one after a call that did not return)."""
 
     def __init__(self, submission: Path, device: str = "cpu", memory_mb: int = 1024, sealed=(),
                  seconds: float = PROBE_SECONDS):
@@ -52,40 +53,52 @@ class HangProbes:
         # What the judge recorded, per probed (module, function): "" when the probe call ended (in any way),
         # else the verdict the problems that reach the function get.
         self.verdicts: dict[tuple[str, str], str] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def hung(self, stubs) -> dict[tuple[str, str], str]:
-        """The verdict of each of ``stubs`` that did not return on its probe (probing those not probed yet)."""
-        return {stub: verdict for stub in dict.fromkeys(stubs) if stub in PROBES and (verdict := self.verdict(stub))}
+    def hung(self, stubs, assignment: str = "") -> dict[tuple[str, str], str]:
+        """The verdict of each probed function that did not return on its probe, among those of the modules of
+        ``stubs`` and of every module of ``assignment`` (a problem's function may reach any of them: a
+        policy gradient calls the student's reward-to-go), probing the modules not probed yet."""
+        modules = {m for m, _ in stubs} | {m for m, _ in PROBES if assignment and m.split(".")[0] == assignment}
+        for module in sorted(m for m in modules if any(m == probed for probed, _ in PROBES)):
+            self.probe_module(module)
+        return {stub: verdict for stub, verdict in self.verdicts.items() if verdict and stub[0] in modules}
 
-    def verdict(self, stub: tuple[str, str]) -> str:
+    def probe_module(self, module: str) -> None:
         with self._lock:
-            lock = self._locks.setdefault(stub, threading.Lock())
-        with lock:  # a second problem that needs the same probe waits for the first one's
-            if stub not in self.verdicts:
-                self.verdicts[stub] = self._probe(*stub)
-            return self.verdicts[stub]
+            lock = self._locks.setdefault(module, threading.Lock())
+        with lock:  # a second problem that needs the same module's probes waits for the first one's
+            left = [f for m, f in PROBES if m == module and (m, f) not in self.verdicts]
+            while left:
+                self._probe_in_one_child(module, left)
+                left = [f for f in left if (module, f) not in self.verdicts]
 
-    def _probe(self, module: str, function: str) -> str:
+    def _probe_in_one_child(self, module: str, functions: list[str]) -> None:
+        """Probe ``functions`` in turn in one child, until one does not return (the child is gone then)."""
         from autograder.sandbox import Sandbox
 
-        args, kwargs = PROBES[(module, function)]()
-        call = _ADDRESS.sub(">", wire.describe_call(function, args, kwargs))  # the same words on every run
         try:
-            box = Sandbox(self.submission, self.device, Limits(LOAD_SECONDS + self.seconds, self.memory_mb),
-                          sealed=self.sealed)
+            box = Sandbox(self.submission, self.device, Limits(LOAD_SECONDS + self.seconds * len(functions),
+                                                               self.memory_mb), sealed=self.sealed)
         except Exception:  # noqa: BLE001 - no probe, no evidence: the problems are graded as before
-            return ""
+            self.verdicts.update({(module, f): "" for f in functions})
+            return
         with box:
-            with box.limited(LOAD_SECONDS, "importing the module"):
-                if _attempt(lambda: box.load(module, function)) is not None:
-                    return ""  # a failed import is the problems' to report
-            with box.limited(self.seconds, "the probe call"):
-                err = _attempt(lambda: box.call(module, function, args, kwargs))
-        if isinstance(err, SandboxFatal) and err.kind == "time-limit":
-            return verdict(function, self.seconds, call, str(err))
-        return ""
+            for function in functions:
+                with box.limited(LOAD_SECONDS, "importing the module"):
+                    err = _attempt(lambda: box.load(module, function))
+                if err is None:
+                    args, kwargs = PROBES[(module, function)]()
+                    call = _ADDRESS.sub(">", wire.describe_call(function, args, kwargs))  # the same words every run
+                    with box.limited(self.seconds, "the probe call"):
+                        err = _attempt(lambda: box.call(module, function, args, kwargs))
+                    hung = isinstance(err, SandboxFatal) and err.kind == "time-limit"
+                    self.verdicts[(module, function)] = verdict(function, self.seconds, call, str(err)) if hung else ""
+                else:  # a failed import or a missing function is the problems' to report
+                    self.verdicts[(module, function)] = ""
+                if isinstance(err, SandboxFatal):  # this child is gone (a hang, a crash): the rest in a new one
+                    return
 
 
 def _attempt(step: Callable[[], object]) -> BaseException | None:

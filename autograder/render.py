@@ -189,12 +189,15 @@ def markdown(result: ProblemResult) -> str:
     return "\n\n".join(parts)
 
 
-def results_run(results: list[ProblemResult], execution_time: float) -> GradeRun:
-    return GradeRun(list(results), execution_time, output=total(results))
+def results_run(results: list[ProblemResult], execution_time: float, warnings: Iterable[str] = ()) -> GradeRun:
+    """The grade as results.json holds it; ``warnings`` (about the whole submission) follow the total in its
+    top-level output."""
+    return GradeRun(list(results), execution_time, output="\n".join([total(results), *warnings]))
 
 
-def write_results(path: Path, results: list[ProblemResult], execution_time: float) -> None:
-    results_run(results, execution_time).write(path, markdown)
+def write_results(path: Path, results: list[ProblemResult], execution_time: float,
+                  warnings: Iterable[str] = ()) -> None:
+    results_run(results, execution_time, warnings).write(path, markdown)
 
 
 def write_grader_error(path: Path, message: str, execution_time: float) -> None:

@@ -109,7 +109,7 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
             return out_of_time(p, started=False)
         if stop is not None and stop.is_set():
             return Result(p, 0.0, "error", "not graded: the grader stopped", diagnosis="grader-error")
-        hung = hangs.hung(p.stubs)  # before the deadline is read: a probe takes seconds of its own
+        hung = hangs.hung(p.stubs, p.assignment)  # before the deadline is read: a probe takes seconds of its own
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
@@ -245,10 +245,12 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
         result.seconds = time.monotonic() - start
         return result
     try:
+        # Set aside first: a module of the stubs that imports a hung function by name then binds the stand-in.
+        for (module, function), verdict in (hung or {}).items():
+            sandbox.load(module, function)
+            sandbox.guard(module, function, verdict)
         for module, function in p.stubs:
             sandbox.load(module, function)
-        for (module, function), verdict in (hung or {}).items():
-            sandbox.guard(module, function, verdict)
         ctx = Context(sandbox, device, reference)
         forget_example()
         p.check(ctx)

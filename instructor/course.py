@@ -28,6 +28,8 @@ ASSIGNMENTS_DIR = ROOT / "assignments"
 BUILD = ROOT / "build"
 STARTUP_SECONDS = 120  # per grade cell, on top of the problem's own budget: kernel, torch import, fork server
 CHECK_CALL = re.compile(r"""check\(\s*["']([\w-]+/[\w-]+)["']""")
+# A grade cell's first line says what it is worth: "# hw1/bc_loss (3 points): …", "# Hidden check (2 points): …"
+POINTS_LABEL = re.compile(r"^(#[^\n(]*\()([\d.]+) points?\)")
 
 
 class CourseError(RuntimeError):
@@ -111,6 +113,11 @@ def sync_grade_cells(nb, assignment: str) -> list[str]:
         if meta.get("points") != points:
             changes.append(f"{meta.get('grade_id')}: points {meta.get('points')} → {points:g}")
             meta["points"] = points
+        label = POINTS_LABEL.match(nb.cells[index].source)
+        if label and float(label.group(2)) != points:
+            changes.append(f"{meta.get('grade_id')}: label ({label.group(2)} points) → ({points:g} points)")
+            nb.cells[index].source = POINTS_LABEL.sub(lambda m: f"{m.group(1)}{points:g} points)",
+                                                      nb.cells[index].source, count=1)
     missing = [p for p in registry.values() if p.id not in present]
     has_checks_heading = any(c.metadata.get("nbgrader", {}).get("grade_id") == "checks" for c in nb.cells)
     if missing and not has_checks_heading:

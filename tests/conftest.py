@@ -50,3 +50,20 @@ def submission(tmp_path):
 
 
 __all__ = ["ROOT", "SOLUTIONS", "STARTER", "make_submission", "grade_problem"]
+
+
+@pytest.fixture(scope="session")
+def variant_grading(tmp_path_factory):
+    """``grade(variant, problem)``: each (variant, problem) graded once per session, its Result shared by every
+    test that asks (tests/test_variants.py and tests/test_diagnoses.py grade the same buggy variants)."""
+    results = {}
+
+    def grade(variant, name: str) -> Result:
+        key = (variant.module, variant.name, name)
+        if key not in results:
+            folder = tmp_path_factory.mktemp(f"{variant.name}-{name}")
+            results[key] = grade_problem(make_submission(folder, {variant.module: variant.source}), name)
+        return results[key]
+
+    return grade
+

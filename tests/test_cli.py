@@ -109,3 +109,12 @@ def test_a_slow_submission_ends_inside_the_total_budget_with_every_result_writte
     assert "timed out" in outputs[0]
     assert sum("not graded: out of time" in o for o in outputs) >= 1, outputs
     assert elapsed < budget + 30, f"{elapsed:.0f} s for a {budget} s budget"  # + the judge's own start-up
+
+
+def test_a_mistyped_problem_gets_the_closest_names_and_make_list():
+    from autograder.__main__ import no_match_message
+
+    message = no_match_message("reward_to_gp, gae", select("hw2"))
+    assert "did you mean reward_to_go" in message and "make list" in message
+    assert "python -m autograder list" not in message and "'gae'" not in message  # gae exists: not listed
+    assert "did you mean" not in no_match_message("zzzz", select("hw2"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from autograder import render
+from autograder.diagnoses import GENERIC, is_targeted
 from tests.conftest import grade_problem, make_submission
 from tests.variants import collect
 
@@ -98,3 +99,34 @@ def test_a_training_loop_mistake_is_named(tmp_path, name, problem):
                            with_reference=problem.endswith("reference"))
     assert result.status == "failed"
     assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{render.details(result)}"
+
+
+def _named_here(variant, problem: str) -> set[str]:
+    """The targeted ids right for ``variant`` on ``problem``: the one its declaration pins there, and the ones
+    the tables above name for it."""
+    named = {variant.diagnosis_on(problem)}
+    if variant.name in EXPECTED and EXPECTED[variant.name][0] == problem:
+        named.add(EXPECTED[variant.name][1])
+    if variant.name in EXPECTED_TRAINING:
+        named.add(EXPECTED_TRAINING[variant.name])
+    return named - {""}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", collect("BUGGY"), ids=lambda v: v.id)
+def test_every_targeted_diagnosis_names_the_variants_own_mistake(variant_grading, variant):
+    """A buggy variant graded on every problem it lists gets either a generic id (autograder.diagnoses.GENERIC,
+    its hint the problem's own) or a targeted one declared right for that variant: a check that names a
+    mistake the student did not make misleads more than one that names none."""
+    wrong = []
+    for problem in variant.problems:
+        result = variant_grading(variant, problem)
+        if is_targeted(result.diagnosis) and result.diagnosis not in _named_here(variant, problem):
+            wrong.append(f"{problem}: {result.diagnosis} ({result.reason[:160]})")
+    assert not wrong, f"{variant.name} is misdiagnosed:\n  " + "\n  ".join(wrong)
+
+
+def test_the_generic_ids_are_not_targeted():
+    assert not any(is_targeted(d) for d in GENERIC) and is_targeted("sign-flipped")
+    assert not is_targeted("raised-ValueError") and not is_targeted("")
+

@@ -95,7 +95,8 @@ def test_only_a_probe_that_does_not_return_marks_its_function(tmp_path, body):
     source = "def sample_trajectories(env, policy, min_timesteps, max_length):\n" + body
     hangs = HangProbes(make_submission(tmp_path, {IMITATION: source}), seconds=PROBE_SECONDS)
     assert hangs.hung([(MODULE, "sample_trajectories"), (MODULE, "bc_loss")]) == {}
-    assert hangs.verdicts == {(MODULE, "sample_trajectories"): ""}  # probed once; bc_loss has no probe
+    # the module's probes, each once (bc_loss has none); the one after the crash in a fresh child
+    assert hangs.verdicts == {(MODULE, "sample_trajectories"): "", (MODULE, "sample_trajectory"): ""}
 
 
 def test_a_time_out_names_the_function_under_test_and_where_inside_it_the_code_was(tmp_path):
@@ -154,3 +155,19 @@ def discounted_return(rewards, gamma):
     assert result.diagnosis == "time-limit" and "in discounted_return" in result.reason
     assert "about to loop" in result.student_output
     assert "most recent call first" not in result.student_output and "child.py" not in result.student_output
+
+
+def test_a_hang_reached_through_another_module_ends_the_problems_that_reach_it(tmp_path):
+    """discounted_return never returns; policy_gradient (another module, which imports it by name) reaches it: the
+    estimator problems end with the probe's verdict, a problem that does not reach it is graded as usual."""
+    submission = make_submission(tmp_path, {"hw2/returns.py": """
+def discounted_return(rewards, gamma):
+    while True:
+        pass
+"""})
+    problems = select(problem="pg_batch_mean,reward_to_go", with_reference=False)
+    hangs = HangProbes(submission, seconds=PROBE_SECONDS)
+    results = {r.problem.name: r for r in grade(submission, problems, jobs=1, hangs=hangs)}
+    assert hangs.verdicts[("hw2.returns", "discounted_return")].startswith("not graded: discounted_return did not")
+    assert results["pg_batch_mean"].diagnosis == "hung-on-probe" and results["pg_batch_mean"].score == 0
+    assert results["reward_to_go"].passed

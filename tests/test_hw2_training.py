@@ -151,6 +151,25 @@ def test_train_command_on_the_starter_says_not_implemented(tmp_path):
     assert "discounted_reward_to_go" in out.stderr and "not implemented yet" in out.stderr
 
 
+def test_a_default_run_ends_saying_the_vanilla_estimator_stays_low_and_which_flags_reach_500():
+    from rlkit.experiments.hw2 import build_parser, closing_note, config_from_args
+
+    note = closing_note(config_from_args(build_parser().parse_args(["--env", "CartPole-v1"])))
+    assert note and "vanilla estimator" in note and "expected to keep the return low" in note
+    assert "--rtg --baseline --gae-lambda 0.97" in note and "500" in note
+    assert closing_note(config_from_args(build_parser().parse_args(["--env", "CartPole-v1", "--rtg",
+                                                                   "--baseline"]))) is None
+
+
+def test_an_experiment_set_says_which_run_of_how_many(tmp_path, capsys):
+    args = hw2_sets.build_parser().parse_args(["--runs-dir", str(tmp_path), "--plot-only"])
+    hw2_sets.run_set("cartpole", args, functions=None)
+    runs = hw2_sets.SETS["cartpole"]().runs
+    printed = capsys.readouterr().out
+    for k, r in enumerate(runs, 1):
+        assert f"cartpole: run {k} of {len(runs)}: {r.env}, {r.name}" in printed
+
+
 def test_experiment_sets_are_well_formed():
     for name, build in hw2_sets.SETS.items():
         spec = build()

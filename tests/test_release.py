@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from instructor.course import (ASSIGNMENTS_DIR, CourseError, assignments, checked_problems,
+from instructor.course import (ASSIGNMENTS_DIR, POINTS_LABEL, CourseError, assignments, checked_problems,
                                           execute_timeout, graded_files, sync_grade_cells)
 from autograder.notebook import CheckFailed, check, find_submission
 from autograder.paths import ROOT, SOLUTIONS, STARTER
@@ -73,6 +73,25 @@ def test_sync_adds_a_grade_cell_for_each_new_problem_and_rejects_unknown_ones():
                                          "locked": True, "solution": False}
     with pytest.raises(CourseError, match="hw2/no_such"):
         sync_grade_cells(nb, "hw2")
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_every_grade_cell_says_the_points_the_registry_gives(assignment):
+    """The label a student reads ("# Hidden check (2 points)") is the registry's points, as nbgrader's are."""
+    nb = _source_notebook(assignment)
+    registry = {p.id: p.points for p in select(assignment)}
+    for problem_id, index in checked_problems(nb).items():
+        label = POINTS_LABEL.match(nb.cells[index].source)
+        assert label, nb.cells[index].source
+        assert float(label.group(2)) == registry[problem_id], f"{problem_id}: {nb.cells[index].source.splitlines()[0]}"
+
+
+def test_sync_corrects_a_grade_cell_label_that_says_other_points():
+    nb = _source_notebook("hw2")
+    index = next(iter(checked_problems(nb).values()))
+    nb.cells[index].source = POINTS_LABEL.sub(lambda m: f"{m.group(1)}99 points)", nb.cells[index].source)
+    assert any("label (99 points)" in c for c in sync_grade_cells(nb, "hw2"))
+    assert "(99 points)" not in nb.cells[index].source and POINTS_LABEL.match(nb.cells[index].source)
 
 
 def test_the_graded_files_are_those_with_solution_regions():

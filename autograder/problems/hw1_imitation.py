@@ -53,8 +53,13 @@ MODULE = "hw1.imitation"
 BC_HINT = ("the behavioral-cloning loss is the MEAN over the batch of the NEGATIVE LOG-likelihood of the "
            "expert's actions, −(1/B) Σ_i log π_θ(a_i|o_i): calling the policy gives a distribution over actions, "
            "and a distribution can score an action's log-probability")
-GRAD_HINT = ("return the loss tensor itself, still attached to the graph: no .item(), .detach(), "
-             "torch.no_grad() or numpy on the way")
+GRAD_HINT = ("∂ bc_loss / ∂θ must be the gradient of −(1/B) Σ_i log π_θ(a_i|o_i) for every parameter: return the "
+             "loss tensor itself, computed from the policy's distribution and still attached to the graph (no "
+             ".item(), .detach(), torch.no_grad() or numpy on the way)")
+PARAMETER_NOT_IN_LOSS_HINT = ("the loss must be the negative log-likelihood of the expert's actions under the "
+                              "policy's whole distribution: a Gaussian's log-density depends on its std (log σ, and "
+                              "the squared error scaled by 1/σ²), so every parameter, log_std included, gets a "
+                              "gradient; a loss of the mean action alone (a squared error) leaves log_std untrained")
 SAMPLE_HINT = ("record o_t (the observation the action was taken in) before calling env.step, a_t sampled from "
                "policy(o_t[None]), r_t from that step; stop after a step that returns terminated or truncated, or "
                "after max_length steps; terminated is the env's terminated flag only (a time limit is not a "
@@ -211,7 +216,12 @@ def check_bc_loss_gradient(ctx):
             raise Mismatch("bc_loss's gradient could not be computed (malformed reply)", diagnosis="malformed-reply")
         _, logp = expected_bc_loss(policy, obs, actions)
         for name, g, w in zip(names, got, want):
-            g = expect_tensor(g, name=f"∂ bc_loss / ∂ {name}", shape=list(w.shape))
+            if g is None and bool((w != 0).any()):
+                raise Mismatch(f"bc_loss does not depend on the policy's parameter {name}: no gradient reaches it, "
+                               f"but the negative log-likelihood's gradient there is {fmt(w)}",
+                               PARAMETER_NOT_IN_LOSS_HINT, "parameter-not-in-loss")
+            g = torch.zeros_like(w) if g is None else expect_tensor(g, name=f"∂ bc_loss / ∂ {name}",
+                                                                    shape=list(w.shape))
             scale = float(w.abs().max()) + float(logp.abs().mean()) + 1.0
             assert_close(g, w, name=f"∂ bc_loss / ∂ {name}", atol=tolerance(torch.float32, scale, 64 * obs.numel()),
                          diagnosis="wrong-gradient")
@@ -973,10 +983,23 @@ def check_dagger_process_problem(ctx):
     _dagger_runs(ctx, lambda got, args: None)
 
 
+def _train_policy_first(ctx) -> None:
+    """The student's train_policy held to its public step checks on the fixed small case, before the loop that
+    calls it is compared with the reference's training: a train_policy that fails them makes every iteration
+    differ, and they name its mistake, where the loop's comparison could only blame the loop."""
+    args = build_train_policy_case(TRAIN_POLICY_EXAMPLE)
+    try:
+        check_train_run(TRAIN_POLICY_EXAMPLE, args, ctx.task("train_policy_call", MODULE)(*args))
+    except Mismatch as err:
+        raise Mismatch(f"run_training_loop trains with your train_policy, which fails its own checks "
+                       f"(train_policy_steps): {err}", err.hint or TRAIN_STEP_HINT, err.diagnosis) from None
+
+
 @problem("hw1", "dagger_matches_reference", points=2, needs_reference=True, hint=DAGGER_HINT,
          seconds=DAGGER_SECONDS, stubs=DAGGER_STUBS)
 def check_dagger_matches_reference(ctx):
     """DAgger trains as the reference does: on its own data set, the reference's parameters after every iteration."""
+    _train_policy_first(ctx)
     _dagger_runs(ctx, lambda got, args: compare_dagger(got, _reference_training(ctx, args, got), args[0]))
 
 

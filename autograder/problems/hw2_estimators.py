@@ -296,14 +296,21 @@ def check_pg_reward_to_go(ctx):
                                 name="E[ĝ] = Σ_τ p(τ)·policy_gradient(π, [τ], γ, reward_to_go=True)")
         except Mismatch as err:
             grad = exact_gradient(mdp)
-            if mdp.gamma < 1.0:
+            full = e.estimate(False)  # the full-return estimator on each trajectory: reward_to_go ignored
+            if not bool(((full - e.estimate(True)).abs() <= atol).all()) and bool(((got - full).abs() <= 2 * atol).all()):
+                err.diagnosis = "reward-to-go-ignored"
+                err.hint = ("your value on every trajectory is the full-return estimator's, every step weighted by "
+                            "Σ_{t'} γ^{t'} r_{t'}: with reward_to_go=True step t is weighted by the rewards from t "
+                            "on, Q̂_t = discounted_reward_to_go(rewards, γ)[t]")
+            elif mdp.gamma < 1.0:
                 note(f"for comparison, ∇J_γ = {fmt(grad.reshape(-1))} (flattened)")
                 if bool(((expectation(e.prob, got) - grad).abs() <= atol).all()):
                     err.diagnosis = "reward-to-go-discounted-from-start"
-                    err.hint = ("your expectation is ∇J_γ, the full-return estimator's: either reward_to_go is "
-                                "ignored, or Q̂_t is discounted from the start (γ^{t'}). The contract's Q̂_t = "
-                                "discounted_reward_to_go(rewards, γ)[t] restarts the discount at t (γ^{t'-t}), "
-                                "which at γ < 1 is biased for ∇J_γ (Nota & Thomas 2020): that is expected here")
+                    err.hint = ("your expectation is ∇J_γ, the full-return estimator's, though your values on single "
+                                "trajectories are not that estimator's: Q̂_t is discounted from the start (γ^{t'}). "
+                                "The contract's Q̂_t = discounted_reward_to_go(rewards, γ)[t] restarts the discount "
+                                "at t (γ^{t'-t}), which at γ < 1 is biased for ∇J_γ (Nota & Thomas 2020): that is "
+                                "expected here")
             raise
 
     prop()
@@ -902,6 +909,7 @@ def check_pg_gaussian_monte_carlo(ctx):
         d = int((nan_as_inf((got - want).abs()) / radius).argmax())
         names = [f"weight[{i}, {j}]" for i in range(2) for j in range(3)] + ["bias[0]", "bias[1]"] + \
                 ["log_std[0]", "log_std[1]"]
+        summed = within(got, MC_GROUPS_TRAJ * want, MC_GROUPS_TRAJ * radius)  # a batch's sum is N × its mean
         raise Mismatch(
             f"policy_gradient with a LinearGaussianPolicy (2-D actions) is off at {names[d]}: the median of {k} "
             f"batch estimates (each {MC_GROUPS_TRAJ} trajectories × {MC_LENGTH} steps, sampled with a fixed seed "
@@ -909,9 +917,11 @@ def check_pg_gaussian_monte_carlo(ctx):
             f"  the environment: a contextual bandit, r(o, a) = −‖a − M o‖², γ = 0, reward_to_go=True, baseline = "
             f"the exact E_a[r(o, a)]; a correct estimator lands outside ± the stated radius with probability "
             f"≤ {bound:.2g} (median of means: Chebyshev per batch, Hoeffding over the {k} batches, union bound "
-            f"over {D} coordinates)\n  expected: {fmt(want)}\n  got:      {fmt(got)}",
-            "actions are [T, act_dim] here; policy(observations).log_prob(actions) is already [T] (summed over "
-            "action dimensions). Differentiate every parameter, including log_std")
+            f"over {D} coordinates)\n  expected: {fmt(want)}\n  got:      {fmt(got)}"
+            + (f"\n  your estimates are {MC_GROUPS_TRAJ} × ∇J at every coordinate (within {MC_GROUPS_TRAJ} × the "
+               f"radius): the SUM over the {MC_GROUPS_TRAJ} trajectories of a batch, not their mean" if summed else ""),
+            BATCH_MISTAKES["summed-over-trajectories"] if summed else None,
+            "summed-over-trajectories" if summed else None)
 
 
 # =========================================================================== hidden: against the reference

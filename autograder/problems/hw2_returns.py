@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, recognise,
                                 sum_tolerance)
+from autograder.hangs import probe
 from autograder.problem import GRADER_SETTINGS, problem
 from autograder.properties import given
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
@@ -104,6 +105,15 @@ def _reward_to_go_mistakes(r: torch.Tensor, gamma: float):
              "store Q̂_t at index t (or reverse what it collected)")]
 
 
+def _flipped_deltas(r: torch.Tensor, v: torch.Tensor, gamma: float, terminated: bool) -> torch.Tensor:
+    """r_t + γ V(s_t) − V(s_{t+1}): the TD error with the two values swapped (V(s_T) = 0 when terminated)."""
+    v64 = v.to(torch.float64)
+    next_v = v64[1:].clone()
+    if terminated:
+        next_v[-1] = 0.0
+    return r.to(torch.float64) + gamma * v64[:-1] - next_v
+
+
 def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, terminated: bool):
     v64 = v.to(torch.float64)
     return [("truncation-as-terminal", _gae_of(r, v, gamma, lam, True),
@@ -119,10 +129,30 @@ def _gae_mistakes(r: torch.Tensor, v: torch.Tensor, gamma: float, lam: float, te
             ("lambda-return-not-advantage", _gae_of(r, v, gamma, lam, terminated) + v64[:-1],
              "this is A_t + V(s_t), the λ-return (the critic's target); the advantage is what the action added "
              "over the baseline V(s_t): subtract it"),
+            ("delta-sign-flipped", _backward(_flipped_deltas(r, v, gamma, terminated).tolist(), gamma * lam),
+             "the TD error is δ_t = r_t + γ V(s_{t+1}) − V(s_t): the next state's value is added, the current "
+             "state's subtracted"),
             ("delta-baseline-off-by-one", _backward((_deltas(r, v, gamma, terminated) + v64[:-1] - v64[1:]).tolist(),
                                                     gamma * lam),
              "the TD error's baseline is the value of the state the action was taken in: "
              "δ_t = r_t + γ V(s_{t+1}) − V(s_t), not − V(s_{t+1})")]
+
+
+# --------------------------------------------------------------------------- probes (autograder.hangs)
+# Each function's first example: every estimator problem reaches these through the student's policy gradient.
+@probe(MODULE, "discounted_return")
+def probe_discounted_return():
+    return (_tensor([1.0, 2.0, 3.0], "float64"), 0.0), {}
+
+
+@probe(MODULE, "discounted_reward_to_go")
+def probe_discounted_reward_to_go():
+    return (_tensor([2.0, 1.0], "float64"), 0.5), {}
+
+
+@probe(MODULE, "generalized_advantages")
+def probe_generalized_advantages():
+    return (_tensor([1.0], "float64"), _tensor([0.5, 2.0], "float64"), 1.0, 1.0, False), {}
 
 
 # --------------------------------------------------------------------------- discounted_return
@@ -209,8 +239,8 @@ def check_gae(ctx):
     @GRADER_SETTINGS
     @given(ep=episodes(), gamma=GAMMA, lam=LAMBDA, dtype=DTYPE)
     # short first; V(s_0) ≠ 0 and V(s_0) ≠ V(s_1), so that the classic mistakes give different answers
-    @example(ep={"rewards": [1.0], "values": [0.5, 1.0], "terminated": False}, gamma=1.0, lam=1.0, dtype="float64")
-    @example(ep={"rewards": [1.0], "values": [0.5, 1.0], "terminated": True}, gamma=1.0, lam=1.0, dtype="float64")
+    @example(ep={"rewards": [1.0], "values": [0.5, 2.0], "terminated": False}, gamma=1.0, lam=1.0, dtype="float64")
+    @example(ep={"rewards": [1.0], "values": [0.5, 2.0], "terminated": True}, gamma=1.0, lam=1.0, dtype="float64")
     @example(ep={"rewards": [1.0, 2.0, -1.0], "values": [0.5, -1.0, 2.0, 1.0], "terminated": False}, gamma=0.9,
              lam=0.8, dtype="float64")
     @example(ep=long_episode(1200, terminated=False), gamma=0.99, lam=0.95, dtype="float32")

@@ -105,11 +105,15 @@ def run_set(name: str, args, functions) -> list[str]:
     spec = SETS[name]()
     out = Path(args.runs_dir) / name
     lines = []
-    for r in spec.runs:
+    for k, r in enumerate(spec.runs, 1):
         cfg = config_for(r, args.seed, args.steps)
         run_dir = out / f"{r.name}_s{args.seed}"
         summary_path = run_dir / "summary.json"
-        if not args.plot_only and (args.force or not summary_path.exists()):
+        trains = not args.plot_only and (args.force or not summary_path.exists())
+        print(f"{name}: run {k} of {len(spec.runs)}: {r.env}, {r.name}"
+              + ("" if trains else " (not trained: " + ("--plot-only)" if args.plot_only else "summary.json exists)")),
+              flush=True)
+        if trains:
             run(cfg, functions, run_dir, progress=not args.no_progress, title=f"{r.env}, {r.name}")
         if not summary_path.exists():
             lines.append(f"{name:9s} {r.name:18s} not finished")

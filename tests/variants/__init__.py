@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,13 @@ class Variant:
     problems: tuple[str, ...]  # buggy: must fail each; correct: must pass each
     reason: str = ""  # buggy only: a phrase the failure reason must contain
     diagnosis: str = ""  # buggy only: the diagnosis id every listed problem must give
+    # buggy only: the diagnosis id one listed problem must give, where problems name the mistake differently
+    # (each problem's evidence is its own); every other targeted id a listed problem gives is a wrong diagnosis
+    diagnoses: dict[str, str] = field(default_factory=dict)
+
+    def diagnosis_on(self, problem: str) -> str:
+        """The diagnosis id ``problem`` must give this variant ("" where none is pinned)."""
+        return self.diagnoses.get(problem, self.diagnosis)
 
     @property
     def id(self) -> str:

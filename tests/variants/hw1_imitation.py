@@ -170,22 +170,22 @@ BUGGY = [
     Variant("bc_sum_not_mean", M, """
         def bc_loss(policy, observations, actions):
             return -policy(observations).log_prob(actions).sum()
-        """, BC, reason="SUM"),
+        """, BC, reason="SUM", diagnosis="summed-not-averaged"),
     Variant("bc_sign_flipped", M, """
         def bc_loss(policy, observations, actions):
             return policy(observations).log_prob(actions).mean()
-        """, BC, reason="sign"),
+        """, BC, reason="sign", diagnosis="sign-flipped"),
     Variant("bc_probability_not_log", M, """
         def bc_loss(policy, observations, actions):
             return -policy(observations).log_prob(actions).exp().mean()
-        """, BC, reason="probability"),
+        """, BC, reason="probability", diagnosis="probability-not-log"),
     Variant("bc_mse_on_the_mean", M, """
         def bc_loss(policy, observations, actions):
             dist = policy(observations)
             if actions.dtype == torch.long:
                 return -dist.log_prob(actions).mean()
             return ((dist.mean - actions) ** 2).sum(-1).mean()
-        """, BC),
+        """, ("bc_loss_gradient",) + BC, diagnoses={"bc_loss_gradient": "parameter-not-in-loss"}),
     Variant("bc_first_sample_only", M, """
         def bc_loss(policy, observations, actions):
             return -policy(observations[:1]).log_prob(actions[:1]).mean()
@@ -194,7 +194,7 @@ BUGGY = [
         import torch
         def bc_loss(policy, observations, actions):
             return torch.tensor(-policy(observations).log_prob(actions).mean().item())
-        """, ("bc_loss_gradient",), reason="does not require grad"),
+        """, ("bc_loss_gradient",), reason="does not require grad", diagnosis="no-gradient"),
     Variant("bc_mean_over_action_dimensions", M, """
         import torch
         def bc_loss(policy, observations, actions):
@@ -205,7 +205,7 @@ BUGGY = [
             # log-likelihood of an action is the SUM of its dimensions' log-densities
             per_dimension = torch.distributions.Normal(dist.mean, dist.stddev).log_prob(actions)
             return -per_dimension.mean()
-        """, BC),
+        """, BC, diagnosis="averaged-over-action-dimensions"),
     Variant("bc_keepdim_shape", M, """
         def bc_loss(policy, observations, actions):
             return -policy(observations).log_prob(actions).mean().reshape(1)
@@ -219,15 +219,15 @@ BUGGY = [
         """, BC, diagnosis="non-finite"),
     # ---------------------------------------------------------------- sample_trajectory
     Variant("truncation_treated_as_termination", M,
-            sample_variant(flags="terminated = terminated or truncated"), ROLL, reason="time limit"),
+            sample_variant(flags="terminated = terminated or truncated"), ROLL, reason="time limit", diagnosis="truncation-as-terminal"),
     Variant("next_observation_recorded", M,
             sample_variant(recorded="torch.as_tensor(np.asarray(next_obs), dtype=torch.float32)"), ROLL,
-            reason="o_(t+1)"),
-    Variant("max_length_ignored", M, sample_variant(limit="10_000"), ONE, reason="max_length"),
-    Variant("max_length_off_by_one", M, sample_variant(limit="max_length + 1"), ONE),
-    Variant("stops_only_on_terminated", M, sample_variant(stop="terminated"), ONE),
-    Variant("seed_ignored", M, sample_variant(reset="env.reset()"), ("sample_trajectory",), reason="reset"),
-    Variant("always_seed_zero", M, sample_variant(reset="env.reset(seed=seed or 0)"), ROLL, reason="reset"),
+            reason="o_(t+1)", diagnosis="next-observation-recorded"),
+    Variant("max_length_ignored", M, sample_variant(limit="10_000"), ONE, reason="max_length", diagnosis="ran-past-episode-end"),
+    Variant("max_length_off_by_one", M, sample_variant(limit="max_length + 1"), ONE, diagnosis="ran-past-episode-end"),
+    Variant("stops_only_on_terminated", M, sample_variant(stop="terminated"), ONE, diagnosis="ran-past-episode-end"),
+    Variant("seed_ignored", M, sample_variant(reset="env.reset()"), ("sample_trajectory",), reason="reset", diagnosis="wrong-reset-seed"),
+    Variant("always_seed_zero", M, sample_variant(reset="env.reset(seed=seed or 0)"), ROLL, reason="reset", diagnosis="wrong-reset-seed"),
     Variant("greedy_mode_action", M, sample_variant().replace(".sample()[0]", ".probs.argmax(-1)[0]"
                                                              " if isinstance(env.action_space, gym.spaces.Discrete)"
                                                              " else policy(o[None]).mean[0]")
@@ -253,7 +253,7 @@ BUGGY = [
                     break
             return Trajectory(observations=torch.stack(observations), actions=torch.stack(actions),
                               rewards=torch.tensor(rewards), terminated=bool(any(dones[:-1])))
-        """, ("sample_trajectory",), reason="terminated"),
+        """, ("sample_trajectory",), reason="terminated", diagnosis="termination-missed"),
     # The fields of a returned Trajectory are checked for their types before anything reads them (len included).
     Variant("sample_rewards_left_a_list", M,
             sample_variant().replace("rewards=torch.tensor(rewards, dtype=torch.float32)", "rewards=rewards"), ONE,
@@ -268,7 +268,7 @@ BUGGY = [
     # Given a seed, the contract names the reseed (reseeds-global-rng); given none, only the repeated draws show.
     Variant("sample_reseeds_before_every_action", M, sample_variant(
         draw="torch.manual_seed(0 if seed is None else seed)  # reproducible rollouts\n"
-             "        a = policy(o[None]).sample()[0]"), ROLL, reason="reseeded"),
+             "        a = policy(o[None]).sample()[0]"), ROLL, reason="reseeded", diagnoses={"sample_trajectories": "draws-not-independent", "sample_trajectory": "reseeds-global-rng"}),
     Variant("sample_reseeds_at_every_reset", M, sample_variant(
         reset="env.reset(seed=seed)\n    torch.manual_seed(0 if seed is None else seed)  # reproducible episodes"),
             ("sample_trajectories",), reason="repeats trajectory", diagnosis="draws-not-independent"),
@@ -282,14 +282,14 @@ BUGGY = [
                 if steps >= min_timesteps:
                     return trajs
                 trajs.append(traj)
-        """, ("sample_trajectories",)),
+        """, ("sample_trajectories",), diagnosis="wrong-trajectory-count"),
     Variant("trajectories_counts_episodes_not_steps", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs = []
             while len(trajs) < min_timesteps:  # episodes counted where env steps are asked for
                 trajs.append(sample_trajectory(env, policy, max_length))
             return trajs
-        """, ("sample_trajectories",)),
+        """, ("sample_trajectories",), diagnosis="wrong-trajectory-count"),
     Variant("trajectories_at_least_one", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -299,7 +299,7 @@ BUGGY = [
                 steps += len(traj)
                 if steps >= min_timesteps:
                     return trajs
-        """, ("sample_trajectories",), reason="min_timesteps=0"),
+        """, ("sample_trajectories",), reason="min_timesteps=0", diagnosis="wrong-trajectory-count"),
     Variant("trajectories_one_too_many", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -308,7 +308,7 @@ BUGGY = [
                 trajs.append(traj)
                 steps += len(traj)
             return trajs
-        """, ("sample_trajectories",)),
+        """, ("sample_trajectories",), diagnosis="wrong-trajectory-count"),
     Variant("trajectories_last_one_cut", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -317,7 +317,7 @@ BUGGY = [
                 trajs.append(traj)
                 steps += len(traj)
             return trajs
-        """, ("sample_trajectories",)),
+        """, ("sample_trajectories",), diagnosis="stopped-early"),
     Variant("trajectories_reseeded_each_time", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -326,7 +326,7 @@ BUGGY = [
                 trajs.append(traj)
                 steps += len(traj)
             return trajs
-        """, ("sample_trajectories",), reason="reset"),
+        """, ("sample_trajectories",), reason="reset", diagnosis="wrong-reset-seed"),
     Variant("trajectories_rewards_as_lists", M, """
         def sample_trajectories(env, policy, min_timesteps, max_length):
             trajs, steps = [], 0
@@ -361,9 +361,9 @@ BUGGY = [
             return list(trajectories)  # the learner's own actions, in the input's own tensors
         """, RELABEL, reason="shares memory with its input trajectories", diagnosis="output-aliases-input"),
     Variant("expert_labels_next_step", M,
-            relabel_variant("expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)"),
+            relabel_variant("expert(torch.cat([obs[1:], obs[-1:]]))"), RELABEL, reason="o_(t+1)", diagnosis="expert-label-off-by-one"),
     Variant("expert_labels_previous_step", M,
-            relabel_variant("expert(obs).roll(1, 0)"), RELABEL, reason="o_(t-1)"),
+            relabel_variant("expert(obs).roll(1, 0)"), RELABEL, reason="o_(t-1)", diagnosis="expert-label-off-by-one"),
     Variant("expert_labels_first_observation_only", M,
             relabel_variant("expert(obs[:1]).expand(obs.shape[0], -1)"), RELABEL),
     Variant("relabel_in_place", M, """
@@ -371,53 +371,53 @@ BUGGY = [
             for traj in trajectories:
                 traj.actions[:] = expert(traj.observations)
             return list(trajectories)
-        """, RELABEL, reason="in place"),
+        """, RELABEL, reason="in place", diagnosis="modifies-input"),
     Variant("relabel_drops_rewards", M,
             relabel_variant("expert(obs)").replace("rewards=traj.rewards",
                                                                    "rewards=torch.zeros_like(traj.rewards)"),
-            RELABEL, reason="rewards"),
+            RELABEL, reason="rewards", diagnosis="rewards-changed"),
     Variant("relabel_learner_actions_in_float64", M,
-            relabel_variant("traj.actions.double()"), RELABEL, reason="learner's actions"),
+            relabel_variant("traj.actions.double()"), RELABEL, reason="learner's actions", diagnosis="learner-actions-kept"),
     # No torch.no_grad(): with an expert whose parameters require grad, the labels carry its graph.
     Variant("relabel_labels_keep_the_graph", M, relabel_variant("expert(obs)", decorator=""), RELABEL,
             reason="require grad", diagnosis="constant-requires-grad"),
     # ---------------------------------------------------------------- train_policy
     Variant("train_minibatch_drawn_once", M,
             train_variant(before="obs, act = buffer.sample(cfg.train_batch_size, generator)", draw="pass"),
-            TRAIN, reason="drawn once"),
+            TRAIN, reason="drawn once", diagnosis="minibatch-reused"),
     Variant("train_whole_buffer_as_batch", M,
-            train_variant(draw="obs, act = buffer.observations, buffer.actions"), TRAIN, reason="whole buffer"),
+            train_variant(draw="obs, act = buffer.observations, buffer.actions"), TRAIN, reason="whole buffer", diagnosis="whole-buffer-as-batch"),
     Variant("train_loss_appended_as_tensor", M, train_variant(record="loss"), ("train_policy_steps",),
-            reason="not a Python float"),
+            reason="not a Python float", diagnosis="loss-not-float"),
     Variant("train_global_rng", M, train_variant(draw="obs, act = buffer.sample(cfg.train_batch_size)"),
-            TRAIN, reason="global RNG"),
+            TRAIN, reason="global RNG", diagnosis="wrong-generator"),
     Variant("train_wrong_batch_size_field", M,
             train_variant(draw="obs, act = buffer.sample(cfg.batch_size, generator)"), TRAIN,
-            reason="cfg.batch_size"),
+            reason="cfg.batch_size", diagnosis="wrong-minibatch-size"),
     Variant("train_two_steps_per_minibatch", M,
             train_variant(step="optimizer.step()\n        optimizer.zero_grad()\n"
                                "        bc_loss(policy, obs, act).backward()\n        optimizer.step()"),
-            TRAIN, reason="two optimizer steps"),
+            TRAIN, reason="two optimizer steps", diagnosis="two-steps-per-minibatch"),
     Variant("train_own_optimizer_each_call", M, train_variant(
         before="optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)  # Adam's moments reset"),
-            TRAIN, reason="an optimizer of its own"),
+            TRAIN, reason="an optimizer of its own", diagnosis="own-optimizer"),
     Variant("train_loss_summed_over_steps", M, train_variant(
         before="total = 0.0", record="float(loss.detach())",
         step="optimizer.step()\n        total = total + float(loss.detach())").replace(
-        "    return losses", "    return [total] * len(losses)"), TRAIN, reason="expected the loss of step"),
+        "    return losses", "    return [total] * len(losses)"), TRAIN, reason="expected the loss of step", diagnosis="wrong-loss-logged"),
     Variant("train_logs_a_running_mean_started_at_nan", M, train_variant(
         before="running = float('nan')  # no loss yet",
         step="optimizer.step()\n        running = 0.9 * running + 0.1 * float(loss.detach())",
         record="running"), TRAIN, reason="nan"),
-    Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change"),
-    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), TRAIN,
-            reason="never cleared"),
+    Variant("train_never_steps", M, train_variant(step="pass"), TRAIN, reason="did not change", diagnosis="parameters-unchanged"),
+    Variant("train_gradients_never_cleared", M, train_variant().replace("optimizer.zero_grad()", "pass"), ("dagger_matches_reference",) + TRAIN,
+            reason="never cleared", diagnosis="no-zero-grad"),
     Variant("train_loss_of_a_copy_of_the_policy", M, train_variant(
         loss="bc_loss(copy.deepcopy(policy), obs, act)").replace("import torch", "import copy\nimport torch"),
-            TRAIN, reason="did not change"),
+            TRAIN, reason="did not change", diagnosis="parameters-unchanged"),
     Variant("train_one_step_too_few", M,
             train_variant().replace("range(cfg.train_steps_per_iter)", "range(cfg.train_steps_per_iter - 1)"),
-            TRAIN, reason="expected cfg.train_steps_per_iter"),
+            TRAIN, reason="expected cfg.train_steps_per_iter", diagnosis="wrong-loss-count"),
     Variant("train_loss_logged_after_the_step", M, train_variant(record="float(bc_loss(policy, obs, act))"), TRAIN,
             reason="AFTER step", diagnosis="loss-logged-after-step"),
     Variant("train_overwrites_the_learning_rate", M, train_variant(
@@ -437,28 +437,28 @@ BUGGY = [
             TRAIN, reason="reseeded torch's global RNG", diagnosis="reseeds-global-rng"),
     # ---------------------------------------------------------------- run_training_loop (DAgger's process)
     Variant("dagger_never_uses_learner_data", M, loop_variant(dagger="paths = list(demonstrations)"), DAGGER,
-            reason="never rolled out the learner"),
+            reason="never rolled out the learner", diagnosis="learner-never-rolled-out"),
     Variant("dagger_rolls_out_the_expert", M, loop_variant(
         dagger="paths = dagger_relabel(expert, sample_trajectories(env, _ExpertAsPolicy(expert), cfg.batch_size, "
-               "cfg.ep_len))"), DAGGER, reason="EXPERT's actions"),
+               "cfg.ep_len))"), DAGGER, reason="EXPERT's actions", diagnosis="expert-rollouts"),
     Variant("dagger_replaces_the_data", M, loop_variant(
         add="buffer = ReplayBuffer(cfg.max_replay_buffer_size)\n        buffer.add(paths)"), DAGGER,
-            reason="AGGREGATED"),
+            reason="AGGREGATED", diagnosis="data-replaced-not-aggregated"),
     Variant("dagger_adds_the_demonstrations_again", M, loop_variant(
-        add="buffer.add(paths if itr == 0 else list(demonstrations) + paths)"), DAGGER),
+        add="buffer.add(paths if itr == 0 else list(demonstrations) + paths)"), DAGGER, diagnosis="wrong-buffer-size"),
     Variant("dagger_single_rollout", M, loop_variant(
         dagger="paths = dagger_relabel(expert, [sample_trajectory(env, policy, cfg.ep_len)])"), DAGGER,
-            reason="single rollout"),
+            reason="single rollout", diagnosis="single-rollout-per-iteration"),
     Variant("dagger_batch_size_and_ep_len_swapped", M, loop_variant(
         dagger="paths = dagger_relabel(expert, sample_trajectories(env, policy, cfg.ep_len, cfg.batch_size))"),
-            DAGGER, reason="swapping"),
+            DAGGER, reason="swapping", diagnosis="wrong-rollout-budget"),
     Variant("dagger_learner_actions_not_relabelled", M, loop_variant(
         dagger="paths = sample_trajectories(env, policy, cfg.batch_size, cfg.ep_len)"), DAGGER,
-            reason="expert's labels"),
+            reason="expert's labels", diagnosis="not-expert-labels"),
     Variant("dagger_rolls_out_the_initial_policy", M, loop_variant(
         dagger="paths = dagger_relabel(expert, sample_trajectories(env, first, cfg.batch_size, cfg.ep_len))")
             .replace("    log, env_steps = [], 0", "    log, env_steps = [], 0\n    first = copy.deepcopy(policy)")
-            .replace("import numpy as np", "import copy"), DAGGER, reason="current learner"),
+            .replace("import numpy as np", "import copy"), DAGGER, reason="current learner", diagnosis="stale-learner"),
     Variant("dagger_trains_twice_per_iteration", M, loop_variant(
         add="buffer.add(paths)\n        train_policy(policy, optimizer, buffer, cfg, generator)"), DAGGER_REF,
             reason="train_policy once per iteration"),

@@ -19,7 +19,7 @@ BUGGY = [
                     q = q - baseline(traj.observations)
                 loss = loss - (logp * q.detach()).sum()
             return list(torch.autograd.grad(loss / len(trajectories), params))
-        """, ("pg_unbiased_full_return", "pg_reward_to_go"), reason="sign is flipped"),
+        """, ("pg_unbiased_full_return", "pg_reward_to_go"), reason="sign is flipped", diagnosis="sign-flipped"),
     Variant("pg_sign_flipped_continuous_actions", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -57,7 +57,7 @@ BUGGY = [
                     q = q - baseline(traj.observations)
                 terms.append(logp * q.detach())
             return list(torch.autograd.grad(torch.cat(terms).mean(), params))
-        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_gaussian_monte_carlo") + REF),
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_gaussian_monte_carlo") + REF, diagnoses={"pg_reward_to_go": "averaged-over-time-steps", "pg_unbiased_full_return": "averaged-over-time-steps"}),
     Variant("pg_reward_to_go_ignored", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -69,7 +69,7 @@ BUGGY = [
                     q = q - baseline(traj.observations)
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("pg_reward_to_go",) + REF),
+        """, ("pg_reward_to_go",) + REF, diagnoses={"pg_reward_to_go": "reward-to-go-ignored"}),
     Variant("pg_reward_to_go_discounted_from_start", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -86,7 +86,7 @@ BUGGY = [
                     q = q - baseline(traj.observations)
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("pg_reward_to_go",), reason="Nota & Thomas"),
+        """, ("pg_reward_to_go",), reason="Nota & Thomas", diagnosis="reward-to-go-discounted-from-start"),
     Variant("pg_baseline_added", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -98,7 +98,7 @@ BUGGY = [
                     q = q + baseline(traj.observations)
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("pg_baseline",) + REF),
+        """, ("pg_baseline",) + REF, diagnoses={"pg_baseline": "baseline-added"}),
     Variant("pg_baseline_not_detached", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -111,7 +111,7 @@ BUGGY = [
                     adv = adv - baseline(traj.observations)  # the critic's output, still attached to θ
                 surrogate = surrogate + (logp * adv).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params, allow_unused=True))
-        """, ("pg_baseline",), reason="shares the policy's parameters"),
+        """, ("pg_baseline",), reason="shares the policy's parameters", diagnosis="gradient-through-baseline"),
     Variant("pg_grad_accumulates_across_calls", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             surrogate = 0.0
@@ -123,7 +123,7 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             (surrogate / len(trajectories)).backward()
             return [p.grad.clone() for p in policy.parameters()]
-        """, ("pg_batch_mean",), reason="state carried over between calls"),
+        """, ("pg_batch_mean",), reason="state carried over between calls", diagnosis="state-carried-over"),
     Variant("pg_grad_accumulates_seen_in_expectation", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             surrogate = 0.0
@@ -133,7 +133,7 @@ BUGGY = [
                 surrogate = surrogate + (logp * q.detach()).sum()
             (surrogate / len(trajectories)).backward()
             return [p.grad.clone() for p in policy.parameters()]
-        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_baseline"), reason="state carried over between calls"),
+        """, ("pg_unbiased_full_return", "pg_reward_to_go", "pg_baseline"), reason="state carried over between calls", diagnosis="state-carried-over"),
     Variant("pg_first_trajectory_only", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             traj = trajectories[0]
@@ -142,7 +142,7 @@ BUGGY = [
             if baseline is not None:
                 q = q - baseline(traj.observations)
             return list(torch.autograd.grad((logp * q.detach()).sum(), list(policy.parameters())))
-        """, ("pg_batch_mean",) + REF),
+        """, ("pg_batch_mean",) + REF, diagnoses={"pg_batch_mean": "batch-not-mean-of-trajectories"}),
     Variant("pg_sum_over_trajectories", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             params = list(policy.parameters())
@@ -154,7 +154,7 @@ BUGGY = [
                     q = q - baseline(traj.observations)
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate, params))
-        """, ("pg_batch_mean",)),
+        """, ("pg_batch_mean", "pg_gaussian_monte_carlo"), diagnoses={"pg_batch_mean": "batch-not-mean-of-trajectories", "pg_gaussian_monte_carlo": "summed-over-trajectories"}),
     Variant("pg_total_log_prob_times_total_q", M, """
         def policy_gradient(policy, trajectories, gamma, reward_to_go=True, baseline=None):
             # multiplies the trajectory's total log-probability by every Q̂_t (not per step)
@@ -196,7 +196,7 @@ BUGGY = [
                 q = (q - q.mean()) / (q.std(unbiased=False) + 1e-8)
                 surrogate = surrogate + (logp * q.detach()).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("pg_unbiased_full_return", "pg_reward_to_go")),
+        """, ("pg_unbiased_full_return", "pg_reward_to_go"), diagnoses={"pg_unbiased_full_return": "gradient-is-zero"}),
     # Called through a batch of calls (Sandbox.map), whose repeat-the-first-call check must not mistake two equal
     # numpy arrays for state carried over: the failure names the type.
     Variant("pg_returns_numpy_arrays", M, """
@@ -217,32 +217,32 @@ BUGGY = [
             num = (score_sums * returns[:, None]).sum(0)
             den = score_sums.sum(0)
             return torch.where(den != 0, num / torch.where(den != 0, den, torch.ones_like(den)), torch.zeros_like(den))
-        """, ("optimal_baseline_formula", "optimal_baseline_variance")),
+        """, ("optimal_baseline_formula", "optimal_baseline_variance"), diagnoses={"optimal_baseline_variance": "not-variance-minimising"}),
     Variant("optimal_baseline_mean_return", M, """
         def optimal_baseline(score_sums, returns):
             return returns.mean().expand(score_sums.shape[1]).clone()
-        """, ("optimal_baseline_variance",), reason="mean-return baseline increases"),
+        """, ("optimal_baseline_variance",), reason="mean-return baseline increases", diagnosis="not-variance-minimising"),
     Variant("optimal_baseline_nan_for_zero_column", M, """
         def optimal_baseline(score_sums, returns):
             g2 = score_sums ** 2
             return (g2 * returns[:, None]).sum(0) / g2.sum(0)
-        """, ("optimal_baseline_formula",), reason="nan"),
+        """, ("optimal_baseline_formula",), reason="nan", diagnosis="nan-where-score-is-zero"),
     Variant("optimal_baseline_denominator_forgotten", M, """
         def optimal_baseline(score_sums, returns):
             return (score_sums ** 2 * returns[:, None]).mean(0)
-        """, ("optimal_baseline_formula", "optimal_baseline_variance")),
+        """, ("optimal_baseline_formula", "optimal_baseline_variance"), diagnoses={"optimal_baseline_variance": "not-variance-minimising"}),
     # ε "for stability": invisible where Σ_i g_id² is large, but the score of a parameter can be small (a
     # policy's late layers, a nearly deterministic action), and there b* is pulled towards 0
     Variant("optimal_baseline_epsilon_in_denominator", M, """
         def optimal_baseline(score_sums, returns):
             g2 = score_sums ** 2
             return (g2 * returns[:, None]).sum(0) / (g2.sum(0) + 1e-8)
-        """, ("optimal_baseline_formula",) + REF),
+        """, ("optimal_baseline_formula",) + REF, diagnoses={"optimal_baseline_formula": "epsilon-in-denominator"}),
     Variant("optimal_baseline_denominator_clamped", M, """
         def optimal_baseline(score_sums, returns):
             g2 = score_sums ** 2
             return (g2 * returns[:, None]).sum(0) / g2.sum(0).clamp(min=1e-6)
-        """, ("optimal_baseline_formula",)),
+        """, ("optimal_baseline_formula",), diagnosis="epsilon-in-denominator"),
     # ---------------------------------------------------------------- importance_weights
     Variant("iw_inverted", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
@@ -258,7 +258,7 @@ BUGGY = [
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
             log_ratio = (target_log_probs - behavior_log_probs).detach()
             return torch.exp(torch.cumsum(log_ratio, 0)) if per_decision else torch.exp(log_ratio.sum())
-        """, ("importance_weights_grad",), reason="no gradient"),
+        """, ("importance_weights_grad",), reason="no gradient", diagnosis="no-gradient"),
     Variant("iw_mean_of_ratios", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
             ratios = torch.exp(target_log_probs - behavior_log_probs)
@@ -272,7 +272,7 @@ BUGGY = [
             if per_decision:
                 return torch.cumprod(p, 0) / torch.cumprod(q, 0)
             return torch.prod(p) / torch.prod(q)
-        """, ("importance_weights",), reason="non-finite"),
+        """, ("importance_weights",), reason="non-finite", diagnosis="weights-underflow"),
     Variant("iw_clipped_like_ppo", M, """
         def importance_weights(target_log_probs, behavior_log_probs, per_decision=False):
             # clipping each ratio "for stability" (PPO's trick) biases the estimate
@@ -361,7 +361,7 @@ BUGGY = [
             coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
             surrogate = (logp * coef).sum() / len(trajectories)
             return list(torch.autograd.grad(surrogate, list(policy.parameters())))
-        """, ("off_policy_unbiased",) + REF),
+        """, ("off_policy_unbiased",) + REF, diagnoses={"off_policy_unbiased": "batch-as-one-trajectory"}),
     Variant("off_policy_sum_over_trajectories", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
             params = list(policy.parameters())
@@ -374,7 +374,7 @@ BUGGY = [
                 coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
                 surrogate = surrogate + (logp * coef).sum()
             return list(torch.autograd.grad(surrogate, params))  # no 1/N
-        """, ("off_policy_unbiased",) + REF),
+        """, ("off_policy_unbiased",) + REF, diagnoses={"off_policy_unbiased": "summed-over-trajectories"}),
     Variant("off_policy_last_trajectory_only", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
             for traj in trajectories:  # the loop's last trajectory is all that is left
@@ -384,7 +384,7 @@ BUGGY = [
                 disc_r = gamma ** torch.arange(T, dtype=logp.dtype) * traj.rewards.to(logp.dtype)
                 coef = discounted_reward_to_go(disc_r * w, 1.0) if per_decision else (w * disc_r.sum()).expand(T)
             return list(torch.autograd.grad((logp * coef).sum(), list(policy.parameters())))
-        """, ("off_policy_unbiased",) + REF),
+        """, ("off_policy_unbiased",) + REF, diagnoses={"off_policy_unbiased": "one-trajectory-only"}),
     Variant("off_policy_product_of_probabilities", M, """
         def off_policy_policy_gradient(policy, trajectories, gamma, per_decision=False):
             params = list(policy.parameters())
@@ -401,7 +401,7 @@ BUGGY = [
                 else:
                     surrogate = surrogate + ratio[-1] * logp.sum() * (disc * traj.rewards).sum()
             return list(torch.autograd.grad(surrogate / len(trajectories), params))
-        """, ("off_policy_unbiased",) + REF),
+        """, ("off_policy_unbiased",) + REF, diagnoses={"off_policy_unbiased": "weights-underflow"}),
     # ---------------------------------------------------------------- side effects (autograder.contract)
     # The student's .grad-returning estimator: backward(), then the .grad tensors themselves, neither cleared nor
     # copied. Before every reply was copied when its call returned, a batch on the CPU read every value after the

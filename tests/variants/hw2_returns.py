@@ -12,7 +12,7 @@ BUGGY = [
     Variant("return_undiscounted", M, """
         def discounted_return(rewards, gamma):
             return rewards.sum().expand(rewards.shape[0]).clone()
-        """, RET),
+        """, RET, diagnosis="undiscounted"),
     Variant("return_scalar", M, """
         import torch
         def discounted_return(rewards, gamma):
@@ -24,11 +24,11 @@ BUGGY = [
         def discounted_return(rewards, gamma):
             t = torch.arange(1, rewards.shape[0] + 1, dtype=rewards.dtype)
             return (gamma ** t * rewards).sum().expand(rewards.shape[0]).clone()
-        """, RET),
+        """, RET, diagnosis="discounted-from-one"),
     Variant("return_is_reward_to_go", M, """
         def discounted_return(rewards, gamma):
             return discounted_reward_to_go(rewards, gamma)
-        """, RET),
+        """, RET, diagnosis="return-is-reward-to-go"),
     Variant("return_numpy", M, """
         import numpy as np
         def discounted_return(rewards, gamma):
@@ -44,7 +44,7 @@ BUGGY = [
             for t in range(T):
                 out[t] = sum(gamma ** tp * rewards[tp] for tp in range(t, T))
             return out
-        """, RTG),
+        """, RTG, diagnosis="reward-to-go-discounted-from-start"),
     Variant("rtg_fft_convolution_left_complex", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -58,7 +58,7 @@ BUGGY = [
         import torch
         def discounted_reward_to_go(rewards, gamma):
             return torch.flip(torch.cumsum(torch.flip(rewards, [0]), 0), [0])
-        """, RTG),
+        """, RTG, diagnosis="undiscounted"),
     Variant("rtg_forward_cumsum", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -68,7 +68,7 @@ BUGGY = [
                 running = running * gamma + rewards[t]
                 out[t] = running
             return out
-        """, RTG),
+        """, RTG, diagnosis="reward-to-go-forward"),
     Variant("rtg_excludes_current_reward", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -78,7 +78,7 @@ BUGGY = [
                 out[t] = running
                 running = rewards[t] + gamma * running
             return out
-        """, RTG),
+        """, RTG, diagnosis="excludes-current-reward"),
     Variant("rtg_extra_discount", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -94,7 +94,7 @@ BUGGY = [
             for t in reversed(range(rewards.shape[0] - 1)):
                 rewards[t] += gamma * rewards[t + 1]
             return rewards
-        """, ("reward_to_go",), reason="in place"),
+        """, ("reward_to_go",), reason="in place", diagnosis="modifies-input"),
     Variant("rtg_float64_out", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -118,7 +118,7 @@ BUGGY = [
     Variant("rtg_is_full_return", M, """
         def discounted_reward_to_go(rewards, gamma):
             return discounted_return(rewards, gamma)
-        """, RTG),
+        """, RTG, diagnosis="full-return-at-every-step"),
     # ---------------------------------------------------------------- GAE
     Variant("gae_truncation_is_terminal", M, """
         import torch
@@ -131,7 +131,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE + ("gae_lambda_one",)),
+        """, GAE + ("gae_lambda_one",), diagnoses={"gae": "truncation-as-terminal"}),
     Variant("gae_ignores_terminated", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -142,7 +142,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE + ("gae_lambda_one",)),
+        """, GAE + ("gae_lambda_one",), diagnoses={"gae": "bootstraps-past-terminal", "returns_match_reference": "bootstraps-past-terminal"}),
     Variant("gae_gamma_only_in_recursion", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -156,7 +156,7 @@ BUGGY = [
                 running = deltas[t] + gamma * running
                 adv[t] = running
             return adv
-        """, GAE),
+        """, GAE, diagnosis="lambda-ignored"),
     Variant("gae_lambda_only_in_recursion", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -184,7 +184,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE + ("gae_lambda_one",)),
+        """, GAE + ("gae_lambda_one",), diagnoses={"gae": "delta-sign-flipped", "returns_match_reference": "delta-sign-flipped"}),
     Variant("gae_normalised_inside", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -212,7 +212,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE),
+        """, GAE, diagnosis="gae-forward-recursion"),
     Variant("gae_lambda_ignored", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -225,7 +225,7 @@ BUGGY = [
                 running = rewards[t] + gamma * running
                 out[t] = running - values[t]
             return out
-        """, GAE),
+        """, GAE, diagnosis="lambda-ignored"),
     Variant("rtg_normalised_inside", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -246,7 +246,7 @@ BUGGY = [
                 running = rewards[t] + gamma * running
                 out.append(running)
             return torch.stack(out)
-        """, RTG),
+        """, RTG, diagnosis="reward-to-go-reversed"),
     Variant("rtg_cumsum_divided_by_discounts", M, """
         import torch
         def discounted_reward_to_go(rewards, gamma):
@@ -269,7 +269,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv + values[:-1]
-        """, GAE),
+        """, GAE, diagnosis="lambda-return-not-advantage"),
     Variant("gae_delta_subtracts_the_next_value", M, """
         import torch
         def generalized_advantages(rewards, values, gamma, lam, terminated):
@@ -283,7 +283,7 @@ BUGGY = [
                 running = deltas[t] + gamma * lam * running
                 adv[t] = running
             return adv
-        """, GAE),
+        """, GAE, diagnosis="delta-baseline-off-by-one"),
     # ---------------------------------------------------------------- side effects (autograder.contract)
     Variant("rtg_gamma_zero_returns_the_rewards", M, """
         import torch
