@@ -112,7 +112,7 @@ def grade_command(args, submission: Path, start: float) -> int:
 def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | None" = None):
     """``grade_command``'s work; ``checked``: a self-check that already passed in this process (a warm
     worker's), else one runs beside the first problems. Returns the exit status and the self-check."""
-    from autograder import report
+    from autograder import render
     from autograder.problem import Reference
     from autograder.problems import TRAINING
     from autograder.runner import grade, sealed_paths, select
@@ -150,7 +150,7 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
 
     def grader_error(err: GraderError) -> int:
         print(f"grader error: {err}", file=sys.stderr)
-        report.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
+        render.write_grader_error(Path(args.results), str(err), time.monotonic() - start)
         return 3
 
     try:
@@ -166,9 +166,9 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
     def show(result) -> None:
         if checked.wait() is None:
             if not shown:
-                print(report.header())
+                print(render.header())
             shown.append(result)
-            print(report.line(result), flush=True)
+            print(render.line(result), flush=True)
         else:
             stop.set()
 
@@ -179,8 +179,8 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
         return grader_error(checked.wait()), checked
     elapsed = time.monotonic() - start
     warnings = import_warnings(submission)  # read from the source: Gradescope installs requirements.txt only
-    report.write_results(Path(args.results), results, elapsed, warnings)
-    print(report.summary(results))
+    render.write_results(Path(args.results), results, elapsed, warnings)
+    print(render.summary(results, args.results))
     print("\n".join(warnings), end="\n" if warnings else "")
     print(f"results written to {args.results} ({elapsed:.1f} s)")
     return (3 if any(r.status == "error" for r in results) else 0), checked

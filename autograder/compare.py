@@ -69,10 +69,14 @@ class Mismatch(AssertionError):
     """The student's value is wrong. ``hint`` overrides the problem's hint; ``diagnosis`` is the mistake's
     stable id (lowercase words joined by hyphens, e.g. "grad-accumulates"), which class reports count."""
 
-    def __init__(self, message: str, hint: str | None = None, diagnosis: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, diagnosis: str | None = None, *,
+                 expected: str = "", got: str = "", expected_label: str = "expected"):
         super().__init__(message)
         self.hint = hint
         self.diagnosis = diagnosis
+        # the two values compared, rendered: shown under the message (``expected_label`` names the first row
+        # when it is not the true answer)
+        self.expected, self.got, self.expected_label = expected, got, expected_label
 
 
 def fmt(x, limit: int = 8) -> str:
@@ -217,12 +221,11 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float | Tens
     if expected_is:  # not the right answer but what the student's own values imply: say so, never "expected"
         head = (f"{name} is inconsistent{where}: your values imply {fmt(exp64.reshape(-1)[worst])} there, "
                 f"got {fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
-        rows = f"\n  implied:  {fmt(exp64)}   ({expected_is}; not the true answer)\n  got:      {fmt(got64)}"
-    else:
-        head = (f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got "
-                f"{fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
-        rows = f"\n  expected: {fmt(exp64)}\n  got:      {fmt(got64)}"
-    raise Mismatch(head + rows, hint, diagnosis)
+        raise Mismatch(head, hint, diagnosis, expected=f"{fmt(exp64)}   ({expected_is}; not the true answer)",
+                       got=fmt(got64), expected_label="implied")
+    head = (f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got "
+            f"{fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
+    raise Mismatch(head, hint, diagnosis, expected=fmt(exp64), got=fmt(got64))
 
 
 def load_checked_parameters(policy: torch.nn.Module, params, hint: str) -> torch.nn.Module:

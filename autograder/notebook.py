@@ -5,10 +5,11 @@
 
 ``check`` grades one problem on the student's modules, in the same sandbox as
 ``make grade`` (a forked child, with the problem's time and memory limits): the
-notebook's own process never imports the student's code. It prints one line
-when the problem passes and raises ``AssertionError`` with the full feedback
-(smallest failing input, expected vs got, hint) when it does not, which is how
-an nbgrader grade cell fails and loses its points.
+notebook's own process never imports the student's code. It shows the feedback
+(``render.notebook_outputs``: HTML in a notebook, plain text elsewhere; the
+autograded notebook's grade cell gets the very same outputs) and, when the problem
+fails, raises ``AssertionError``, which is how an nbgrader grade cell fails and
+loses its points.
 
 Where the modules are: a notebook ``hw2.ipynb`` lives inside its assignment's
 package directory (``hw2/hw2.ipynb`` next to ``hw2/returns.py``), so the
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.problem import Problem, Reference
-from autograder.report import student_text
+from autograder import render
 from autograder.runner import Result, run_problem, select
 
 
@@ -99,24 +100,36 @@ def grade(problem_id: str, submission: str | Path | None = None) -> Result:
 
 
 def feedback(result: Result) -> str:
-    p = result.problem
-    head = f"{p.id}: {result.score:g}/{p.points:g} points, {'passed' if result.passed else 'FAILED'}"
-    lines = [head, f"  {p.title}"]
-    if not result.passed:
-        lines.append(result.details or result.reason)
-        printed = student_text(result.student_output).strip()
-        if printed:
-            lines.append("── what your code printed (its own output, not the grader's) ──\n" + printed)
-    return "\n".join(lines)
+    """The feedback as plain text (what a notebook without HTML, or a terminal, shows)."""
+    return render.notebook_text(result)
+
+
+def show(outputs: list[dict]) -> None:
+    """Show a grade cell's display outputs: as rich output in IPython, as plain text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    for output in outputs:
+        if output["output_type"] != "display_data":
+            continue
+        if shell is not None:
+            display(output["data"], raw=True)
+        else:
+            print(output["data"]["text/plain"])
 
 
 def check(problem_id: str, submission: str | Path | None = None) -> None:
     """Grade ``problem_id`` (e.g. ``"hw2/reward_to_go"``); raise ``AssertionError`` unless it passes."""
     __tracebackhide__ = True  # noqa: F841 - IPython and pytest hide this frame
     result = grade(problem_id, submission)
-    if not result.passed:
-        raise CheckFailed("\n" + feedback(result))
-    print(feedback(result) + f" ({result.seconds:.1f} s)")
+    outputs = render.notebook_outputs([result.problem.id], {result.problem.id: result})
+    show(outputs)
+    error = next((o for o in outputs if o["output_type"] == "error"), None)
+    if error is not None:
+        raise CheckFailed(error["evalue"])
 
 
 __all__ = ["check", "grade", "find_submission", "CheckFailed"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import re
 import sys
 import threading
 import time
@@ -16,38 +15,22 @@ import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import render
 from autograder.compare import Mismatch
 from autograder.hangs import PROBE_SECONDS, HangProbes
 from autograder.problem import REGISTRY, Context, Problem, Reference
+from autograder.properties import forget_example, last_example
+from autograder.results import Failure, ProblemResult
 from autograder.sandbox import (DEFAULT_MEMORY_MB, Limits, NotImplementedYet, Sandbox, SandboxFatal,
                                 StudentException, SubmissionError, memory_limit_mb)
 from autograder.sandbox import processes
 from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS, JUDGE_RESERVE_SECONDS  # noqa: F401 - re-exported
-from autograder.sandbox.tamper import Tampering
 
 
-@dataclass
-class Result:
-    problem: Problem
-    score: float
-    status: str  # "passed" | "failed" | "error" (the grader itself failed)
-    reason: str  # one line
-    details: str = ""  # the full feedback: input, expected vs got, hint
-    student_output: str = ""
-    seconds: float = 0.0
-    # The mistake's stable id, for class reports: a Mismatch's own ("grad-accumulates"), else what the judge
-    # saw ("not-implemented", "import-error", "time-limit", "memory-limit", "crashed", "raised-ValueError", …).
-    diagnosis: str = ""
-    # What the submission's code touched of the grader's internals in the child (flagged for the instructor);
-    # a change to the grader's code makes the problem score 0.
-    tampering: Tampering = field(default_factory=Tampering)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
+# One results type: the model's. ``Result(problem, score, status, reason, …)`` still reads as it did.
+Result = ProblemResult
 
 
 def load_problems() -> dict[str, Problem]:
@@ -81,6 +64,9 @@ FATAL_HINTS = {"forged-reply": "the grader reads only what its own request loop 
                "hung-on-probe": "a loop that never ends (its condition never turns false, a counter never grows) is "
                                 "the usual cause; 'your code was at' shows where it was. Once that function returns, "
                                 "this problem is graded as usual"}
+IMPORT_HINT = ("a module must import cleanly before anything in it can be graded; `python -c \"import {module}\"` "
+               "in your submission folder shows the same error")
+LOAD_FAILURES = ("import-error", "syntax-error", "missing-file")  # the module did not load: shown once per module
 TAMPERING_HINT = ("the grader's code that runs beside yours (its request loop, gradient and training routines, "
                   "torch.autograd) is not yours to change: remove the code that replaces it")
 
@@ -254,8 +240,8 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     try:
         sandbox = Sandbox(Path(submission), device, limits, sealed=sealed_paths(reference))
     except Exception as err:  # noqa: BLE001 - no child could be started: the grader's problem, not the student's
-        result = Result(p, 0.0, "error", f"internal grader error: could not start the sandbox: "
-                        f"{type(err).__name__}: {err}", details=traceback.format_exc())
+        reason = f"internal grader error: could not start the sandbox: {type(err).__name__}: {err}"
+        result = Result(p, 0.0, "error", reason, Failure(reason, notes=[traceback.format_exc()]))
         result.seconds = time.monotonic() - start
         return result
     try:
@@ -266,33 +252,35 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
         for module, function in p.stubs:
             sandbox.load(module, function)
         ctx = Context(sandbox, device, reference)
+        forget_example()
         p.check(ctx)
-        result = Result(p, p.points, "passed", "all checks passed", details="\n".join(ctx.notes))
+        result = Result(p, p.points, "passed", "all checks passed", notes=list(ctx.notes))
     except NotImplementedYet as err:
         result = Result(p, 0.0, "failed", f"not implemented yet ({err.function} raises NotImplementedError)",
-                        details=f"not implemented yet: {err.function} still raises NotImplementedError"
-                        + (f" at {err.where}" if err.where else ""), diagnosis="not-implemented")
+                        Failure(f"not implemented yet: {err.function} still raises NotImplementedError",
+                                where=err.where), diagnosis="not-implemented")
     except SubmissionError as err:
-        result = Result(p, 0.0, "failed", str(err),
-                        details=f"{err}\nhint: a module must import cleanly before anything in it can be graded; "
-                                f"`python -c \"import {err.module}\"` in your submission folder shows the same error",
-                        diagnosis=err.diagnosis)
+        result = Result(p, 0.0, "failed", str(err), Failure(str(err), hint=IMPORT_HINT.format(module=err.module)),
+                        diagnosis=err.diagnosis, module=module_file(err.module) if err.diagnosis in LOAD_FAILURES
+                        else "")
     except SandboxFatal as err:
-        hint = FATAL_HINTS.get(err.kind, p.hint)
-        result = Result(p, 0.0, "failed", str(err), details=f"{err}\nhint: {hint}", diagnosis=err.kind)
+        result = Result(p, 0.0, "failed", str(err), Failure(str(err), hint=FATAL_HINTS.get(err.kind, p.hint)),
+                        diagnosis=err.kind)
     except (AssertionError, StudentException) as err:
         result = _failure(p, err)
     except Exception as err:  # noqa: BLE001 - a bug in the grader must not hide the other problems
-        result = Result(p, 0.0, "error", f"internal grader error: {type(err).__name__}: {err}",
-                        details=traceback.format_exc(), diagnosis="grader-error")
+        reason = f"internal grader error: {type(err).__name__}: {err}"
+        result = Result(p, 0.0, "error", reason, Failure(reason, notes=[traceback.format_exc()]),
+                        diagnosis="grader-error")
     except BaseException:  # an interrupt of the judge itself: no sandbox left behind
         sandbox.close()
         raise
     tampering = sandbox.tampering()
     if tampering.changed:  # whatever the checks said, they ran beside changed grader code
-        checks = "every check passed" if result.passed else result.details or result.reason
-        result = Result(p, 0.0, "failed", tampering.reason(), diagnosis="tampering",
-                        details=f"{tampering.reason()}\nhint: {TAMPERING_HINT}\nthe checks on their own: {checks}")
+        checks = "every check passed" if result.passed else render.details(result) or result.reason
+        result = Result(p, 0.0, "failed", tampering.reason(),
+                        Failure(tampering.reason(), notes=[f"the checks on their own: {checks}"],
+                                hint=TAMPERING_HINT), diagnosis="tampering")
     result.tampering = tampering
     result.seconds = time.monotonic() - start
 
@@ -310,21 +298,27 @@ def run_problem(p: Problem, submission: Path, device: str = "cpu", reference: Re
     return result
 
 
+def module_file(module: str) -> str:
+    """``hw1.imitation`` → ``hw1/imitation.py``: the student's file, as the student sees it."""
+    return module.replace(".", "/") + ".py"
+
+
+HYPOTHESIS_NOTES = ("Falsifying", "Failing", "You can reproduce", "Explanation:", "The test ")  # its own report
+
+
 def _failure(p: Problem, err: BaseException) -> Result:
-    message = str(err).strip() or type(err).__name__
-    example = falsifying_example(err)
-    notes = [n for n in getattr(err, "__notes__", []) if not _EXAMPLE.match(n.strip())
-             and not n.startswith(("You can reproduce", "Explanation:", "The test "))]
-    hint = getattr(err, "hint", None) or p.hint
-    lines = [message]
-    if example:
-        lines.append(f"smallest failing input: {example}")
-    lines += notes
-    lines.append(f"hint: {hint}")
+    example = last_example()
+    if isinstance(err, StudentException):
+        message, where = f"{err.function} raised {err.type_name}: {err.message}", err.where
+    else:
+        message, where = str(err).strip() or type(err).__name__, ""
+    notes = [n for n in getattr(err, "__notes__", []) if not n.strip().startswith(HYPOTHESIS_NOTES)]
+    failure = Failure(message, example, getattr(err, "expected", ""), getattr(err, "got", ""),
+                      getattr(err, "expected_label", "expected"), notes, getattr(err, "hint", None) or p.hint, where)
     reason = message.splitlines()[0]
     if example:
         reason += f" — input: {example}"
-    return Result(p, 0.0, "failed", reason, details="\n".join(lines), diagnosis=diagnosis_of(err))
+    return Result(p, 0.0, "failed", reason, failure, diagnosis=diagnosis_of(err))
 
 
 def diagnosis_of(err: BaseException) -> str:
@@ -332,41 +326,6 @@ def diagnosis_of(err: BaseException) -> str:
     if isinstance(err, StudentException):
         return "memory-limit" if err.type_name == "MemoryError" else f"raised-{err.type_name}"
     return getattr(err, "diagnosis", None) or "wrong-value"
-
-
-_EXAMPLE = re.compile(r"(?:Falsifying|Failing) [\w ]*?: \w+\((.*)\)\s*$", re.S)
-
-
-def falsifying_example(err: BaseException) -> str:
-    """Hypothesis's shrunk input, as ``name=value, …`` on one line, long sequences summarised."""
-    for note in getattr(err, "__notes__", []):
-        match = _EXAMPLE.match(note.strip())
-        if match:
-            body = match.group(1)
-            parts = [line.split("  #")[0].strip().rstrip(",") for line in body.splitlines() if line.strip()]
-            return summarise(", ".join(parts))
-    return ""
-
-
-EXAMPLE_CHARS = 300
-_LONG_SEQUENCE = re.compile(r"\[([^\[\]]{60,})\]")
-
-
-def summarise(text: str, limit: int = EXAMPLE_CHARS) -> str:
-    """``text`` with every long bracketed sequence shown as its first and last values and its length
-    (``[1.0, 2.0, 3.0, …, 9.0, 10.0] (1500 values)``), then cut in the middle if still over ``limit``."""
-    def short(match: re.Match) -> str:
-        items = [item.strip() for item in match.group(1).split(",")]
-        if len(items) <= 6:
-            return match.group(0)
-        if items[-1] == "...":  # Hypothesis prints at most 1000 items of a list, then "..."
-            return f"[{', '.join(items[:3])}, …] (more than {len(items) - 1} values)"
-        return f"[{', '.join(items[:3])}, …, {', '.join(items[-2:])}] ({len(items)} values)"
-
-    text = _LONG_SEQUENCE.sub(short, text)
-    if len(text) > limit:
-        text = text[: limit * 2 // 3] + " … " + text[-(limit // 3 - 3):]
-    return text
 
 
 __all__ = ["Result", "grade", "run_problem", "select", "load_problems", "Mismatch"]

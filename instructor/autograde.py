@@ -48,6 +48,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.render import markdown, notebook_outputs
+from autograder.results import GradeRun, ProblemInfo, ProblemResult
 from instructor.course import BUILD, CHECK_CALL, CourseError, build_course, generate, graded_files, nbgrader
 from instructor.workers import Worker, WorkerGone, WorkerPool
 
@@ -161,6 +163,7 @@ def grading_tree(job: Job, staged: Path, modules: list[str]) -> Path:
 
 # --------------------------------------------------------------------------- one worker
 def _write_json(path: Path, data: dict) -> None:
+    """A job's bookkeeping (imported.json); results.json is written by ``GradeRun.write`` alone."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
@@ -168,12 +171,10 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def limit_results(problems, seconds: float, why: str) -> dict:
-    """results.json for a student whose whole grading was stopped: every problem 0, one diagnosis."""
-    tests = [{"name": f"{p.id}: {p.title}", "score": 0.0, "max_score": p.points, "status": "failed",
-              "output": why, "visibility": p.visibility, "tags": [p.assignment],
-              "extra_data": {"diagnosis": STUDENT_LIMIT, "seconds": 0.0}} for p in problems]
-    return {"score": 0.0, "execution_time": round(seconds, 3), "output": why, "tests": tests}
+def limit_results(problems, seconds: float, why: str) -> GradeRun:
+    """The grade of a student whose whole grading was stopped: every problem 0, one diagnosis."""
+    return GradeRun([ProblemResult(ProblemInfo.of(p), 0.0, "failed", why, diagnosis=STUDENT_LIMIT) for p in problems],
+                    seconds, output=why)
 
 
 GRADER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -220,9 +221,9 @@ def run_job(job: Job, submission: Path, options: dict, command=grade_command, wo
                           include_slow=not options.get("skip_slow"))
         why = (f"grading stopped: the whole grade of this submission ran past {budget + KILL_GRACE:g} s"
                if status is None else f"grading stopped: the grader exited with status {status} without results")
-        _write_json(tmp_results, limit_results(problems, seconds, why))
-    data = json.loads(tmp_results.read_text())
-    grader_error = status == 3 and not data.get("tests")
+        limit_results(problems, seconds, why).write(tmp_results, markdown)
+    graded = GradeRun.read(tmp_results)
+    grader_error = status == 3 and not graded.results
     os.replace(tmp_results, job.results)
     return {"key": job.key, "seconds": round(seconds, 3), "status": status, "grader_error": grader_error}
 
@@ -258,36 +259,26 @@ def gradebook_lock(course: Path):
 COURSE_ID = "rl-homework-kit"
 
 
-def problem_scores(results: dict) -> dict[str, dict]:
-    """problem id → its test entry, from a results.json."""
-    return {t["name"].split(":")[0].strip(): t for t in results.get("tests", [])}
+def problem_results(run: GradeRun) -> dict[str, ProblemResult]:
+    """problem id → its result, from a grade's results.json (read through the results model)."""
+    return {r.problem.id: r for r in run.results}
 
 
-def cell_outputs(problem_ids: list[str], tests: dict[str, dict]):
-    """The outputs a grade cell gets: as ``check`` prints (passed) or raises (CheckFailed)."""
+def cell_outputs(problem_ids: list[str], results: dict[str, ProblemResult]):
+    """The outputs a grade cell gets: what ``check`` shows live (``render.notebook_outputs``)."""
     import nbformat
 
-    failed = [tests.get(pid) for pid in problem_ids if not (tests.get(pid) or {}).get("status") == "passed"]
-    if failed:
-        text = "\n".join((f"{pid}: {t['score']:g}/{t['max_score']:g} points, FAILED\n{t.get('output', '')}"
-                          if t else f"{pid}: not graded") for pid, t in
-                         ((pid, tests.get(pid)) for pid in problem_ids if (tests.get(pid) or {}).get("status")
-                          != "passed"))
-        return [nbformat.v4.new_output("error", ename="CheckFailed", evalue="\n" + text,
-                                       traceback=[f"CheckFailed: \n{text}"])]
-    lines = "".join(f"{pid}: {tests[pid]['score']:g}/{tests[pid]['max_score']:g} points, passed\n"
-                    for pid in problem_ids)
-    return [nbformat.v4.new_output("stream", name="stdout", text=lines)]
+    return [nbformat.from_dict(output) for output in notebook_outputs(problem_ids, results)]
 
 
-def import_results(course: Path, student: str, assignment: str, results: dict, log=print) -> float:
+def import_results(course: Path, student: str, assignment: str, results: GradeRun | dict, log=print) -> float:
     """Write one student's results for one assignment into nbgrader's gradebook (replacing what was there)
     and the autograded notebook; return the total imported. Call with ``gradebook_lock`` held."""
     import nbformat
     from nbgrader.api import Gradebook
 
     course = Path(course)
-    tests = problem_scores(results)
+    tests = problem_results(results if isinstance(results, GradeRun) else GradeRun.from_json(results))
     nb_path = course / "release" / assignment / f"{assignment}.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     # grade cell → the problems it checks, from the source notebook: the release has no hidden-test code
@@ -306,7 +297,7 @@ def import_results(course: Path, student: str, assignment: str, results: dict, l
             if cell.cell_type != "code" or not meta.get("grade"):
                 continue
             ids = checks.get(meta["grade_id"], [])
-            score = sum(float(tests[pid]["score"]) for pid in ids if pid in tests)
+            score = sum(tests[pid].score for pid in ids if pid in tests)
             grade = gb.find_grade(meta["grade_id"], assignment, assignment, student)
             grade.auto_score = min(score, float(meta.get("points") or 0.0))
             grade.needs_manual_grade = grade.manual_score is not None
@@ -356,7 +347,7 @@ class Writer(threading.Thread):
                 return
             job, meta = item
             try:
-                results = json.loads(job.results.read_text())
+                results = GradeRun.read(job.results)
                 with gradebook_lock(self.course):
                     import_results(self.course, job.student, job.assignment, results, log=self.log)
                 _write_json(job.imported, meta)

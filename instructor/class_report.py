@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.results import GradeRun
 from autograder.sandbox.tamper import KINDS
 
 LIMITS = ("time-limit", "hung-on-probe", "memory-limit", "out-of-time", "student-time-limit")
@@ -32,29 +33,25 @@ LIMITS = ("time-limit", "hung-on-probe", "memory-limit", "out-of-time", "student
 
 @dataclass
 class ClassResults:
-    # (student, assignment) → results.json
-    results: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # (student, assignment) → that grade's results.json, read through the results model
+    results: dict[tuple[str, str], GradeRun] = field(default_factory=dict)
 
     def tests(self):
-        """(student, assignment, problem id, test) for every test of every results.json."""
-        for (student, assignment), data in sorted(self.results.items()):
-            for t in data.get("tests", []):
-                yield student, assignment, t["name"].split(":")[0].strip(), t
+        """(student, assignment, result) for every problem of every results.json."""
+        for (student, assignment), run in sorted(self.results.items()):
+            for result in run.results:
+                yield student, assignment, result
 
 
 # --------------------------------------------------------------------------- sources
-def _assignment_of(data: dict, default: str = "") -> str:
-    for t in data.get("tests", []):
-        for tag in t.get("tags") or []:
-            return tag
-        return t["name"].split("/")[0]
-    return default
+def _assignment_of(run: GradeRun, default: str = "") -> str:
+    return next((r.problem.assignment for r in run.results if r.problem.assignment), default)
 
 
 def from_course(course: Path) -> ClassResults:
     found = ClassResults()
     for path in sorted(Path(course).glob("class/*/*/results.json")):
-        found.results[(path.parent.parent.name, path.parent.name)] = json.loads(path.read_text())
+        found.results[(path.parent.parent.name, path.parent.name)] = GradeRun.read(path)
     return found
 
 
@@ -95,7 +92,7 @@ def from_gradescope_export(source: Path) -> ClassResults:
             continue
         parts = Path(name).parts
         folder = next((p for p in parts if p.startswith("submission_")), parts[-2] if len(parts) > 1 else name)
-        results = json.load(io.BytesIO(data))
+        results = GradeRun.from_json(json.load(io.BytesIO(data)))
         student = names.get(folder, folder)
         found.results[(student, _assignment_of(results, "?"))] = results
     return found
@@ -130,35 +127,24 @@ def summarise(found: ClassResults) -> Summary:
     failed: dict[str, set] = defaultdict(set)
     limits: dict[str, list] = defaultdict(list)
     tampering: dict[str, list] = defaultdict(list)
-    for (student, assignment), data in found.results.items():
-        scores[assignment][student] = float(data.get("score", 0.0))
-        max_scores[assignment] = max(max_scores.get(assignment, 0.0),
-                                     sum(float(t.get("max_score", 0)) for t in data.get("tests", [])))
-    for student, assignment, problem, t in found.tests():
+    for (student, assignment), run in found.results.items():
+        scores[assignment][student] = run.score
+        max_scores[assignment] = max(max_scores.get(assignment, 0.0), sum(r.problem.points for r in run.results))
+    for student, assignment, r in found.tests():
+        problem = r.problem.id
         graded[problem] += 1
-        flagged = _tampering(t)
-        if flagged:
-            tampering[student].append((problem, *flagged))
-        if t.get("status") == "passed" or (t.get("status") is None and t.get("score") == t.get("max_score")):
+        if r.tampering:
+            tampering[student].append((problem, list(r.tampering.kinds), list(r.tampering.changed)))
+        if r.passed:
             passed[problem] += 1
             continue
-        diagnosis = (t.get("extra_data") or {}).get("diagnosis") or "unknown"
+        diagnosis = r.diagnosis or "unknown"
         diagnoses[problem][diagnosis] += 1
         failed[problem].add(student)
         if diagnosis in LIMITS:
             limits[student].append((problem, diagnosis))
     return Summary(dict(scores), max_scores, dict(passed), dict(graded), dict(diagnoses), dict(failed),
                    dict(limits), dict(tampering))
-
-
-def _tampering(test: dict) -> tuple[list[str], list[str]] | None:
-    """(kinds, changed) of a test's ``extra_data.tampering``, read defensively (a results.json is plain data)."""
-    data = (test.get("extra_data") or {}).get("tampering")
-    if not isinstance(data, dict):
-        return None
-    kinds = [k for k in data.get("kinds") or [] if isinstance(k, str)]
-    changed = [c for c in data.get("changed") or [] if isinstance(c, str)]
-    return (kinds, changed) if kinds or changed else None
 
 
 def check_against_manifest(summary: Summary, manifest: dict) -> list[str]:
@@ -318,7 +304,7 @@ def gradescope_export_zip(course: Path, path: Path, assignment: str) -> Path:
             metadata[folder] = {":submitters": [{":name": f"Student {student}", ":sid": student,
                                                  ":email": f"{student}@example.edu"}],
                                 ":created_at": "2026-01-01 12:00:00 -0800",
-                                ":score": json.loads(results.read_text()).get("score")}
+                                ":score": GradeRun.read(results).score}
         archive.writestr(f"{root}/submission_metadata.yml", yaml.safe_dump(metadata))
     return Path(path)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT, SOLUTIONS
+from autograder.results import GradeRun
 from autograder.starter import render
 from instructor.course import BUILD, graded_files
 
@@ -123,12 +124,6 @@ def prepare_submission(submission: Path, source: Path, assignment: str, dst: Pat
     return notes
 
 
-def _fallback(results: Path, message: str) -> None:
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps({"score": 0, "output": message, "visibility": "visible",
-                                   "stdout_visibility": "hidden", "tests": []}, indent=2))
-
-
 def run(root: Path | None = None) -> int:
     root = Path(root or os.environ.get("AUTOGRADER_ROOT") or "/autograder")
     source, submission = root / "source", root / "submission"
@@ -152,9 +147,10 @@ def run(root: Path | None = None) -> int:
         shutil.rmtree(layout, ignore_errors=True)
     except Exception:  # noqa: BLE001 - Gradescope must always get a results file
         traceback.print_exc()
-        _fallback(results, "The autograder itself failed; your instructor has been shown the error.")
+        GradeRun.failed_to_grade("it failed (its log shows the error)", time.monotonic() - start).write(results)
         return 1
     if not results.is_file():
-        _fallback(results, f"The autograder produced no results (exit status {status}).")
+        GradeRun.failed_to_grade(f"it produced no results (exit status {status})",
+                                 time.monotonic() - start).write(results)
     print(f"graded in {time.monotonic() - start:.1f} s; results in {results}")
     return 0

@@ -83,6 +83,7 @@ def test_a_hang_costs_only_its_own_problems_time_limit(autograded_class):
 
     nb = nbformat.read(course / "autograded" / "hangs" / "hw2" / "hw2.ipynb", as_version=4)
     outputs = {c.metadata["nbgrader"]["grade_id"]: "".join(o.get("evalue", "") + o.get("text", "")
+                                                             + o.get("data", {}).get("text/plain", "")
                                                              for o in c.get("outputs", []))
                for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     assert "timed out" in outputs["check_discounted_return"], outputs["check_discounted_return"]

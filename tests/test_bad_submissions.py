@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from autograder import render
 from autograder import __main__ as cli
 from autograder.paths import ROOT
 from autograder.problem import REGISTRY, problem
@@ -20,7 +21,7 @@ from tests.submissions import RETURNS, grade_dir, grade_source, shared_dir
 
 
 def assert_zero(result, *phrases):
-    assert result.status == "failed" and result.score == 0, (result.status, result.reason, result.details)
+    assert result.status == "failed" and result.score == 0, (result.status, result.reason, render.details(result))
     for phrase in phrases:
         assert phrase in result.reason, f"{phrase!r} not in: {result.reason}"
 
@@ -49,7 +50,7 @@ def test_missing_function_fails_only_its_problems(tmp_path):
     submission = make_submission(tmp_path, {RETURNS: "del discounted_return\n"})
     assert_zero(grade_dir(submission, "discounted_return"), "does not define a function `discounted_return`")
     other = grade_dir(submission, "reward_to_go")
-    assert other.passed and other.score == other.problem.points, other.details
+    assert other.passed and other.score == other.problem.points, render.details(other)
 
 
 # --------------------------------------------------------------------------- wrong values
@@ -69,7 +70,7 @@ def test_missing_function_fails_only_its_problems(tmp_path):
 def test_wrong_return_value_gets_a_clear_message(tmp_path, body, phrase):
     result = grade_source(tmp_path, "import torch\ndef discounted_return(rewards, gamma):\n" + body)
     assert_zero(result, "discounted_return", phrase)
-    assert "hint:" in result.details
+    assert "hint:" in render.details(result)
 
 
 # --------------------------------------------------------------------------- the command's contract
@@ -91,7 +92,7 @@ def test_a_hanging_problem_does_not_stop_the_run(tmp_path):
                       "--problem", "discounted_return,reward_to_go,gae", "--no-reference")
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    tests = {t["name"].split(":")[0]: t for t in json.loads(out.read_text())["tests"]}
+    tests = {t["extra_data"]["problem"]: t for t in json.loads(out.read_text())["tests"]}
     assert set(tests) == {"hw2/discounted_return", "hw2/reward_to_go", "hw2/gae"}
     assert tests["hw2/reward_to_go"]["status"] == "failed" and "timed out" in tests["hw2/reward_to_go"]["output"]
     assert tests["hw2/discounted_return"]["status"] == tests["hw2/gae"]["status"] == "passed"

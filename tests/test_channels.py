@@ -24,6 +24,7 @@ import sys
 
 import pytest
 
+from autograder import render
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
 from autograder.runner import grade, select
@@ -296,7 +297,7 @@ def test_copying_temp_files_and_socketpairs_in_its_own_folder_still_work(tmp_pat
             assert b.recv(4) == b"ping"
             return _correct(rewards, gamma)
         """)
-    assert result.passed and result.score == 2, (result.reason, result.details, result.student_output)
+    assert result.passed and result.score == 2, (result.reason, render.details(result), result.student_output)
 
 
 # --------------------------------------------------------------------------- the filter's table itself

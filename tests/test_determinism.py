@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from autograder import render
 from autograder.paths import ROOT
 from tests.conftest import make_submission
 from tests.submissions import RETURNS, grade_dir
@@ -48,7 +49,7 @@ def discounted_reward_to_go(rewards, gamma):
 
 
 def _summary(result) -> tuple:
-    return (result.status, result.score, result.reason, result.details, result.student_output)
+    return (result.status, result.score, result.reason, render.details(result), result.student_output)
 
 
 @pytest.mark.parametrize("name, verdict", [("discounted_return", "failed"), ("reward_to_go", "passed")])

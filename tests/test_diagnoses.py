@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from autograder import render
 from autograder.diagnoses import GENERIC, is_targeted
 from tests.conftest import grade_problem, make_submission
 from tests.variants import collect
@@ -87,7 +88,7 @@ def test_a_classic_mistake_is_named(tmp_path, name):
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
                            with_reference=False)
     assert result.status == "failed"
-    assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{result.details}"
+    assert result.diagnosis == diagnosis, f"{name}: {result.diagnosis}\n{render.details(result)}"
 
 
 @pytest.mark.parametrize("problem", ["train_policy_steps", "train_policy_matches_reference"])
@@ -97,7 +98,7 @@ def test_a_training_loop_mistake_is_named(tmp_path, name, problem):
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), problem,
                            with_reference=problem.endswith("reference"))
     assert result.status == "failed"
-    assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{result.details}"
+    assert result.diagnosis == EXPECTED_TRAINING[name], f"{name}: {result.diagnosis}\n{render.details(result)}"
 
 
 def _named_here(variant, problem: str) -> set[str]:

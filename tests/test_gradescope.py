@@ -83,7 +83,7 @@ def test_run_autograder_grades_a_flat_upload_with_hidden_checks(bundle, tmp_path
         (tmp_path / "submission" / name).write_text((SOLUTIONS / "hw2" / name).read_text())
     data = _run(tmp_path, "--problem discounted_return,returns_match_reference --skip-slow")
     check_results_format(data)
-    tests = {t["name"].split(":")[0]: t for t in data["tests"]}
+    tests = {t["extra_data"]["problem"]: t for t in data["tests"]}
     assert set(tests) == {"hw2/discounted_return", "hw2/returns_match_reference"}
     assert all(t["status"] == "passed" for t in tests.values()), tests
     assert tests["hw2/returns_match_reference"]["visibility"] == "after_published"
@@ -126,7 +126,7 @@ def test_student_code_can_neither_read_the_reference_nor_forge_results(bundle, t
     tmp_path.chmod(0o755)
     data = _run(tmp_path, "--problem discounted_return,pg_batch_mean")
     check_results_format(data)
-    tests = {t["name"].split(":")[0]: t for t in data["tests"]}
+    tests = {t["extra_data"]["problem"]: t for t in data["tests"]}
     assert tests["hw2/discounted_return"]["status"] == "failed"
     assert "could not read the reference: PermissionError" in tests["hw2/discounted_return"]["output"]
     assert "forged" not in tests["hw2/discounted_return"]["output"]

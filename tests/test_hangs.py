@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from autograder import render
 from autograder.hangs import HangProbes
 from autograder.problems import hw1_imitation
 from autograder.runner import grade, run_problem, select
@@ -71,7 +72,7 @@ def test_a_stub_that_hangs_is_probed_once_and_every_problem_that_reaches_it_ends
         assert results["sample_trajectories"].reason == verdict
         assert re.search(r"\(called at hw1/imitation\.py:\d+ in run_training_loop: paths = sample_trajectories\(",
                          results["dagger_process"].reason), results["dagger_process"].reason
-        assert "hint: a loop that never ends" in results["dagger_process"].details
+        assert "hint: a loop that never ends" in render.details(results["dagger_process"])
         assert results["sample_trajectory"].passed  # a problem that never reaches it is graded as before
         runs[jobs] = _verdicts(results.values())
     assert runs[1] == runs[2]

@@ -12,6 +12,7 @@ import pytest
 import torch
 from gymnasium.envs.box2d.lunar_lander import heuristic
 
+from autograder import render
 from autograder.runner import select
 from rlkit.imitation import FAST_TASK, LunarLanderExpert, ReplayBuffer, load_task_demonstrations
 from rlkit.scripted_envs import ScriptedEnv, TablePolicy
@@ -215,7 +216,7 @@ def test_starter_scores_zero_on_every_hw1_problem_fast():
 @pytest.mark.parametrize("name", ["bc_training", "dagger_training"])
 def test_solutions_pass_the_integration_problems(name):
     result = grade_problem(ROOT / "solutions", name)
-    assert result.passed, result.details
+    assert result.passed, render.details(result)
 
 
 @pytest.mark.slow
@@ -225,7 +226,7 @@ def test_dagger_that_keeps_the_learner_actions_fails_integration(tmp_path):
             return list(trajectories)
         """})
     result = grade_problem(sub, "dagger_training")
-    assert result.status == "failed" and "not the expert's labels" in result.reason, result.details
+    assert result.status == "failed" and "not the expert's labels" in result.reason, render.details(result)
 
 
 @pytest.mark.slow
@@ -236,7 +237,7 @@ def test_a_dagger_loop_that_never_uses_the_learners_data_fails_dagger_training(t
 
     variant = next(v for v in collect("BUGGY") if v.name == "dagger_never_uses_learner_data")
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), "dagger_training")
-    assert result.status == "failed" and "never rolled out the learner" in result.reason, result.details
+    assert result.status == "failed" and "never rolled out the learner" in result.reason, render.details(result)
 
 
 @pytest.mark.slow
@@ -253,7 +254,7 @@ def test_training_loop_that_never_steps_fails_bc(tmp_path):
             return losses
         """})
     result = grade_problem(sub, "bc_training")
-    assert result.status == "failed" and "did not reach 30%" in result.reason, result.details
+    assert result.status == "failed" and "did not reach 30%" in result.reason, render.details(result)
 
 
 # --------------------------------------------------------------------------- the run command
@@ -288,4 +289,4 @@ def test_a_failed_bc_run_says_what_the_training_loop_measured(tmp_path):
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), "bc_training",
                            with_reference=False)
     assert result.status == "failed", result.reason
-    assert "0 zero_grad call(s)" in result.details and "never clears the gradients" in result.details, result.details
+    assert "0 zero_grad call(s)" in render.details(result) and "never clears the gradients" in render.details(result), render.details(result)

@@ -12,6 +12,7 @@ import gymnasium as gym
 import pytest
 import torch
 
+from autograder import render
 from autograder.compare import Mismatch
 from autograder.problems.hw2_training import policy_from_parameters
 from rlkit.experiments import hw2_sets
@@ -206,13 +207,13 @@ def test_wrong_shape_fails_with_the_functions_name(tmp_path):
     """})
     result = grade_problem(sub, "cartpole_training", with_reference=False)
     assert result.status == "failed"
-    assert "generalized_advantages returned shape" in result.details
+    assert "generalized_advantages returned shape" in render.details(result)
 
 
 @pytest.mark.slow
 def test_reference_passes_cartpole_training():
     result = grade_problem(SOLUTIONS, "cartpole_training", with_reference=False)
-    assert result.passed, result.details
+    assert result.passed, render.details(result)
 
 
 def test_a_policy_that_does_not_learn_fails_with_its_curve(tmp_path, monkeypatch):
@@ -227,8 +228,8 @@ def test_a_policy_that_does_not_learn_fails_with_its_curve(tmp_path, monkeypatch
     """})
     result = grade_problem(sub, "cartpole_training", with_reference=False)
     assert result.status == "failed"
-    assert "did not reach 475" in result.details
-    assert "training seed 0" in result.details and "training seed 1" in result.details
+    assert "did not reach 475" in render.details(result)
+    assert "training seed 0" in render.details(result) and "training seed 1" in render.details(result)
 
 
 def test_the_plotted_moving_average_is_the_mean_of_the_last_window():

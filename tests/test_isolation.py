@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import autograder.sandbox.wire
+from autograder import render
 from autograder.paths import ROOT, SOLUTIONS
 from tests.submissions import (IS_ROOT, ROOT_ONLY_REASON, alive_sandbox_process, grade_dir, grade_source,
                                shared_dir)
@@ -28,8 +29,8 @@ WRONG = "    return torch.zeros_like(rewards)\n"
 
 
 def assert_zero(result, *phrases):
-    assert result.status == "failed" and result.score == 0, (result.status, result.reason, result.details)
-    text = result.reason + "\n" + result.details
+    assert result.status == "failed" and result.score == 0, (result.status, result.reason, render.details(result))
+    text = result.reason + "\n" + render.details(result)
     for phrase in phrases:
         assert phrase in text, f"{phrase!r} not in: {text}"
 
@@ -73,7 +74,7 @@ def test_unbounded_memory_hits_the_memory_limit(tmp_path, body):
     start = time.monotonic()
     result = grade_source(tmp_path, "def discounted_return(rewards, gamma):\n" + body, memory_mb=256)
     assert_zero(result, "out of memory")
-    assert "256 MB" in result.reason + result.details
+    assert "256 MB" in result.reason + render.details(result)
     assert time.monotonic() - start < 60
 
 
@@ -311,7 +312,7 @@ def test_an_in_place_change_is_seen_even_with_the_childs_own_checks_patched_out(
                 return out
             """, problem="reward_to_go")
         assert_zero(result)
-        text = result.reason + result.details  # the reason names the change to the grader's code (see tamper)
+        text = result.reason + render.details(result)  # the reason names the change to the grader's code (see tamper)
         assert "modified its input in place" in text or "malformed reply" in text, text
 
 

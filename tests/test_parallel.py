@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+from autograder import render
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
 from autograder.runner import grade, select
@@ -30,7 +31,7 @@ def _buggy(tmp_path):
 
 
 def _verdicts(results):
-    return [(r.problem.id, r.status, r.score, r.reason, r.details, r.diagnosis, r.student_output) for r in results]
+    return [(r.problem.id, r.status, r.score, r.reason, render.details(r), r.diagnosis, r.student_output) for r in results]
 
 
 def test_two_jobs_give_the_sequential_verdicts_in_the_same_order(tmp_path):
@@ -64,7 +65,7 @@ def test_the_command_line_shows_results_in_the_problems_order_with_two_jobs(tmp_
     table = [line.split()[0] for line in proc.stdout.splitlines() if line.split() and line.split()[0] in ids]
     assert table == ids
     tests = json.loads(out.read_text())["tests"]
-    assert [t["name"].split(":")[0] for t in tests] == ids
+    assert [t["extra_data"]["problem"] for t in tests] == ids
     assert {t["extra_data"]["diagnosis"] for t in tests if t["status"] == "failed"} - {""}
 
 

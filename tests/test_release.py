@@ -225,5 +225,6 @@ def test_the_handouts_first_grade_cell_runs_in_a_kernel_from_the_notebooks_own_f
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     finally:
         del os.environ["AUTOGRADER_SUBMISSION"]
-    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in nb.cells[0].outputs)
+    assert any("text/html" in o.get("data", {}) for o in nb.cells[0].outputs), nb.cells[0].outputs
     assert "points, passed" in text, nb.cells[0].outputs

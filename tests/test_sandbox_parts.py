@@ -329,7 +329,7 @@ def test_a_childs_close_inherited_fds_keeps_only_what_it_is_told():
 
 # --------------------------------------------------------------------------- student output in the report
 def test_student_output_loses_ansi_escapes_and_control_characters():
-    from autograder.report import student_text
+    from autograder.render import student_text
 
     raw = "\x1b[31mred\x1b[0m ok\x07\n\x1b]0;fake title\x07progress 10%\rprogress 100%\n\x00tab\there\r\n"
     assert student_text(raw) == "red ok\nprogress 100%\ntab\there\n"
@@ -338,7 +338,7 @@ def test_student_output_loses_ansi_escapes_and_control_characters():
 
 # --------------------------------------------------------------------------- counterexamples a person can read
 def test_a_long_counterexample_is_summarised_to_its_ends_and_length():
-    from autograder.runner import summarise
+    from autograder.properties import summarise
 
     values = ", ".join(f"{i}.5" for i in range(1500))
     text = summarise(f"rewards=[{values}], gamma=0.99, dtype='float32'")

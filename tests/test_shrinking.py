@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograder import render
 from autograder.problems.hw2_estimators import shrink_budget, value_digest
 
 
@@ -58,4 +59,4 @@ def test_a_reversed_reward_to_go_is_shown_on_a_two_step_input_not_the_long_examp
     result = grade_problem(make_submission(tmp_path, {"hw2/returns.py": forward}), "reward_to_go",
                            with_reference=False)
     assert result.status == "failed"
-    assert "smallest failing input: rewards=[2.0, 1.0], gamma=0.5" in result.details, result.details
+    assert "smallest failing input: rewards=[2.0, 1.0], gamma=0.5" in render.details(result), render.details(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from autograder import render
 from tests.conftest import grade_problem, make_submission
 
 HW1 = "hw1/imitation.py"
@@ -130,8 +131,8 @@ CASES = {
 def test_a_wrong_return_is_the_students_failure(tmp_path, case):
     module, source, problem, phrases = CASES[case]
     result = grade_problem(make_submission(tmp_path, {module: source}), problem)
-    text = f"{result.reason}\n{result.details}"
-    assert "internal grader error" not in text, result.details
+    text = f"{result.reason}\n{render.details(result)}"
+    assert "internal grader error" not in text, render.details(result)
     assert result.status == "failed" and result.score == 0, (result.status, result.reason)
     for phrase in phrases:
         assert phrase in text, text

@@ -13,10 +13,11 @@ import os
 
 import pytest
 
-from autograder import report
+from autograder import render
 from autograder.homeworks import HOMEWORKS
 from autograder.paths import SOLUTIONS
 from autograder.problem import Reference
+from autograder.results import GradeRun
 from autograder.runner import grade, select
 from autograder.sandbox import tamper
 from instructor import class_report
@@ -35,7 +36,7 @@ def attack(setup: str, body: str = "") -> str:
 
 
 def shown_in_results_json(result) -> dict:
-    (test,) = report.results_json([result], 1.0)["tests"]
+    (test,) = render.results_run([result], 1.0).to_json(render.markdown)["tests"]
     assert "your code touched the grader's internals" in test["output"], test["output"]
     return test["extra_data"]["tampering"]
 
@@ -201,8 +202,9 @@ def test_the_class_report_lists_flagged_submissions(tmp_path):
                                ["autograd: torch.autograd.grad"])
 
     def results(extra):
-        return {"score": 0, "tests": [{"name": "hw2/gae: GAE", "score": 0, "max_score": 4, "status": "failed",
-                                       "tags": ["hw2"], "extra_data": {"diagnosis": "tampering", **extra}}]}
+        return GradeRun.from_json({"score": 0, "tests": [
+            {"name": "hw2/gae: GAE", "score": 0, "max_score": 4, "status": "failed", "tags": ["hw2"],
+             "extra_data": {"problem": "hw2/gae", "diagnosis": "tampering", **extra}}]})
 
     found = class_report.ClassResults({("alice", "hw2"): results({"tampering": flagged.to_json()}),
                                        ("bob", "hw2"): results({})})

@@ -3,6 +3,7 @@ do not depend on whether the grader batches their calls."""
 
 import pytest
 
+from autograder import render
 from autograder.sandbox.judge import Sandbox
 from tests.conftest import grade_problem, make_submission
 from tests.variants import Variant, collect
@@ -21,9 +22,9 @@ def test_buggy_variant_is_caught(variant_grading, variant):
         result = variant_grading(variant, name)
         assert result.status == "failed" and result.score == 0, f"{variant.name} passed {name}: {result.reason}"
         assert "not implemented" not in result.reason and "internal" not in result.reason, result.reason
-        assert "hint:" in result.details or "timed out" in result.reason, result.details
+        assert "hint:" in render.details(result) or "timed out" in result.reason, render.details(result)
         if variant.reason:
-            assert variant.reason in result.reason or variant.reason in result.details, result.details
+            assert variant.reason in result.reason or variant.reason in render.details(result), render.details(result)
         if variant.diagnosis_on(name):
             assert result.diagnosis == variant.diagnosis_on(name), (name, result.diagnosis, result.reason)
 
@@ -32,7 +33,7 @@ def test_buggy_variant_is_caught(variant_grading, variant):
 def test_correct_variant_gets_full_marks(tmp_path, variant):
     for name in variant.problems:
         result = _grade(tmp_path / name, variant, name)
-        assert result.passed and result.score == result.problem.points, f"{variant.name} on {name}:\n{result.details}"
+        assert result.passed and result.score == result.problem.points, f"{variant.name} on {name}:\n{render.details(result)}"
         assert not result.tampering, f"{variant.name} on {name} was flagged: {result.tampering.line()}"
 
 

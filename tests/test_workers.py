@@ -42,8 +42,11 @@ def _comparable(path: Path) -> dict:
     data = json.loads(path.read_text())
     data.pop("execution_time")
     for test in data["tests"]:
-        if test["extra_data"]["diagnosis"] == "time-limit":
+        extra = test["extra_data"]
+        if extra["diagnosis"] == "time-limit":
             test["output"] = test["output"].split(";")[0]
+            extra["reason"] = extra["reason"].split(";")[0]
+            extra["failure"]["message"] = extra["failure"]["message"].split(";")[0]
     return data
 
 

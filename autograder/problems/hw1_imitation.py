@@ -36,13 +36,14 @@ import functools
 import math
 
 import torch
-from hypothesis import example, given, note
+from hypothesis import example, note
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt,
                                 load_checked_parameters, tolerance, within)
 from autograder.hangs import probe
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
+from autograder.properties import given
 from autograder.returned import as_count
 from autograder.train_steps import check_train_steps
 from rlkit.trajectory import Trajectory

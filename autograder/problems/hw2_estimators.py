@@ -18,12 +18,13 @@ import math
 import time
 
 import torch
-from hypothesis import example, given, note, reject
+from hypothesis import example, note, reject
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt, nan_as_inf, recognise,
                                 sum_tolerance, within)
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
+from autograder.properties import given
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
                                 TabularMDP, bandit, enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,

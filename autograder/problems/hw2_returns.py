@@ -7,13 +7,14 @@ uniquely); hidden problems compare with the reference solution.
 from __future__ import annotations
 
 import torch
-from hypothesis import example, given, note
+from hypothesis import example, note
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, discounted_magnitudes, expect_tensor, recognise,
                                 sum_tolerance)
 from autograder.hangs import probe
 from autograder.problem import GRADER_SETTINGS, problem
+from autograder.properties import given
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
 MODULE = "hw2.returns"

@@ -506,6 +506,17 @@ class Tampering:
         return {"changed": list(self.changed), "kinds": list(self.kinds),
                 "records": [r.to_json() for r in self.records], "more": self.more}
 
+    @classmethod
+    def from_json(cls, data) -> "Tampering":
+        """Read back ``to_json``'s dict, defensively (a results.json is plain data): what is malformed is left out."""
+        if not isinstance(data, dict):
+            return cls()
+        strings = lambda key: tuple(x for x in data.get(key) or () if isinstance(x, str))  # noqa: E731
+        records = tuple(Record(**{k: str(r.get(k, "")) for k in ("kind", "event", "detail", "where")})
+                        for r in data.get("records") or () if isinstance(r, dict))
+        more = data.get("more")
+        return cls(strings("changed"), strings("kinds"), records, more if isinstance(more, int) else 0)
+
 
 KEPT_RECORDS = 12
 MAX_EVIDENCE_BYTES, MAX_LINE_BYTES = 256 * 1024, 4096  # the child's lines are each one write under PIPE_BUF
