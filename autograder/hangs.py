@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from autograder.sandbox import Limits, SandboxFatal, wire
+from autograder.sandbox.limits import JUDGE_RESERVE_SECONDS
 
 PROBE_SECONDS = 10.0
+MIN_PROBE_SECONDS = 1.0
 LOAD_SECONDS = 30.0  # importing the module before the probe call (a problem's default limit): no verdict on a hang
 _ADDRESS = re.compile(r" object at 0x[0-9a-fA-F]+>")
 
@@ -47,9 +50,10 @@ class HangProbes:
     probes one after another in one child (a fresh one after a call that did not return)."""
 
     def __init__(self, submission: Path, device: str = "cpu", memory_mb: int = 1024, sealed=(),
-                 seconds: float = PROBE_SECONDS):
+                 seconds: float = PROBE_SECONDS, deadline: float | None = None):
         self.submission, self.device, self.memory_mb, self.sealed = Path(submission), device, memory_mb, sealed
         self.seconds = seconds
+        self.deadline = deadline  # the whole grade's end (time.monotonic()): no probe runs into its reserve
         # What the judge recorded, per probed (module, function): "" when the probe call ended (in any way),
         # else the verdict the problems that reach the function get.
         self.verdicts: dict[tuple[str, str], str] = {}
@@ -64,6 +68,12 @@ class HangProbes:
         for module in sorted(m for m in modules if any(m == probed for probed, _ in PROBES)):
             self.probe_module(module)
         return {stub: verdict for stub, verdict in self.verdicts.items() if verdict and stub[0] in modules}
+
+    def _seconds(self) -> float:
+        """The next probe call's limit: PROBE_SECONDS, or what is left before the grade's reserve if less."""
+        if self.deadline is None:
+            return self.seconds
+        return min(self.seconds, self.deadline - time.monotonic() - JUDGE_RESERVE_SECONDS)
 
     def probe_module(self, module: str) -> None:
         with self._lock:
@@ -86,15 +96,19 @@ class HangProbes:
             return
         with box:
             for function in functions:
+                seconds = self._seconds()
+                if seconds < MIN_PROBE_SECONDS:  # the grade is nearly over: no evidence, the problems run out
+                    self.verdicts.update({(module, f): "" for f in functions if (module, f) not in self.verdicts})
+                    return
                 with box.limited(LOAD_SECONDS, "importing the module"):
                     err = _attempt(lambda: box.load(module, function))
                 if err is None:
                     args, kwargs = PROBES[(module, function)]()
                     call = _ADDRESS.sub(">", wire.describe_call(function, args, kwargs))  # the same words every run
-                    with box.limited(self.seconds, "the probe call"):
+                    with box.limited(seconds, "the probe call"):
                         err = _attempt(lambda: box.call(module, function, args, kwargs))
                     hung = isinstance(err, SandboxFatal) and err.kind == "time-limit"
-                    self.verdicts[(module, function)] = verdict(function, self.seconds, call, str(err)) if hung else ""
+                    self.verdicts[(module, function)] = verdict(function, seconds, call, str(err)) if hung else ""
                 else:  # a failed import or a missing function is the problems' to report
                     self.verdicts[(module, function)] = ""
                 if isinstance(err, SandboxFatal):  # this child is gone (a hang, a crash): the rest in a new one

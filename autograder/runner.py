@@ -101,7 +101,7 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
     # A stub that hung on its short probe call is set aside in every problem (see autograder.hangs).
     if hangs is None:
         hangs = HangProbes(submission, device, memory_mb, sealed_paths(reference),
-                           min(PROBE_SECONDS, time_limit or PROBE_SECONDS))
+                           min(PROBE_SECONDS, time_limit or PROBE_SECONDS), deadline)
 
     def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
@@ -113,6 +113,10 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:
+                own = next((hung[stub] for stub in p.stubs if stub in hung), None)
+                if own is not None:  # what it would have ended on (a check calls the functions it grades)
+                    return Result(p, 0.0, "failed", own, Failure(own, hint=FATAL_HINTS["hung-on-probe"]),
+                                  diagnosis="hung-on-probe")
                 return out_of_time(p, started=False)
             limit = min(limit, left)
         return run_problem(p, submission, device, reference, memory_mb, limit, cleanup=cleanup, hung=hung)
