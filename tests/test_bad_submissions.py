@@ -94,7 +94,9 @@ def test_a_hanging_problem_does_not_stop_the_run(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     tests = {t["extra_data"]["problem"]: t for t in json.loads(out.read_text())["tests"]}
     assert set(tests) == {"hw2/discounted_return", "hw2/reward_to_go", "hw2/gae"}
-    assert tests["hw2/reward_to_go"]["status"] == "failed" and "timed out" in tests["hw2/reward_to_go"]["output"]
+    # its short probe call did not return (autograder.hangs): the problem gets that verdict, not its whole limit
+    assert tests["hw2/reward_to_go"]["status"] == "failed"
+    assert "discounted_reward_to_go did not return within 4 s" in tests["hw2/reward_to_go"]["output"]
     assert tests["hw2/discounted_return"]["status"] == tests["hw2/gae"]["status"] == "passed"
     assert elapsed < 180, elapsed
 

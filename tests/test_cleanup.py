@@ -315,7 +315,9 @@ def test_a_deep_tree_neither_loses_the_results_nor_stops_the_next_grade(tmp_path
 
 # --------------------------------------------------------------------------- the whole grade's time budget
 def stuck_stub(note: str = "pass", sleep: int = 3600) -> str:
-    """A stub that ignores every signal it may, keeps a core busy in a thread, leaves a double-forked daemon,
+    """A stub whose first call in a child returns (so that the grader's probe of it returns, and the problem's
+    first example passes) and whose next one ignores every signal it may, keeps a core busy in a thread, leaves a
+    double-forked daemon,
     and answers with a frame header that promises a megabyte followed by one byte: the judge, reading the rest
     of the reply, waits past the problem's own limit, and only the whole grade's deadline can end it.
     ``note`` runs in the child and in the daemon (to record their pids)."""
@@ -324,7 +326,12 @@ def stuck_stub(note: str = "pass", sleep: int = 3600) -> str:
         def spin():
             while True:
                 pass
+        calls = [0]
         def discounted_return(rewards, gamma):
+            calls[0] += 1
+            if calls[0] == 1:  # the first call in a child returns (the grader's short probe call, the first example)
+                import torch
+                return torch.full_like(rewards, sum(gamma ** t * float(r) for t, r in enumerate(rewards)))
             for sig in (signal.SIGTERM, signal.SIGXCPU, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 signal.signal(sig, signal.SIG_IGN)
             threading.Thread(target=spin, daemon=True).start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -37,17 +38,11 @@ def _argv(submission: Path, results: Path, *extra: str) -> list[str]:
 
 
 def _comparable(path: Path) -> dict:
-    """The results file less its time, and less the text of a timeout (where a loop was stopped varies by a
-    line from one run to the next, in fresh processes too)."""
+    """The results file less its time, and with the line where a never-ending loop was stopped left out (a stack
+    dump lands on any line of the loop, from one run to the next, in fresh processes too)."""
     data = json.loads(path.read_text())
     data.pop("execution_time")
-    for test in data["tests"]:
-        extra = test["extra_data"]
-        if extra["diagnosis"] == "time-limit":
-            test["output"] = test["output"].split(";")[0]
-            extra["reason"] = extra["reason"].split(";")[0]
-            extra["failure"]["message"] = extra["failure"]["message"].split(";")[0]
-    return data
+    return json.loads(re.sub(r"returns\.py:\d+", "returns.py:N", json.dumps(data)))
 
 
 @pytest.mark.slow
@@ -91,8 +86,10 @@ def test_a_student_who_uses_the_whole_budget_costs_the_worker_but_not_the_next_s
     try:
         status = worker.grade(_argv(hang, tmp_path / "hang.json", "--total-seconds", "20"), tmp_path / "h.log", 80)
         hung = json.loads((tmp_path / "hang.json").read_text())
-        assert status == 0 and hung["score"] == 0  # the budget ran out: what was left is "not graded"
-        assert {t["extra_data"]["diagnosis"] for t in hung["tests"]} >= {"time-limit", "out-of-time"}
+        # 20 s less the judge's reserve of 15: the probe of discounted_return is cut short, what is left is not graded
+        first = hung["tests"][0]
+        assert status == 0 and first["score"] == 0, first
+        assert first["extra_data"]["diagnosis"] in ("hung-on-probe", "out-of-time"), first
         # A grade that outlives the pool's deadline: the worker is killed, the next student gets a fresh one.
         with pytest.raises(WorkerGone) as gone:
             worker.grade(_argv(hang, tmp_path / "again.json", "--total-seconds", "60"), tmp_path / "a.log", 6)
