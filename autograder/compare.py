@@ -221,7 +221,8 @@ def assert_close(got: Tensor, expected: Tensor, *, name: str, atol: float | Tens
     if expected_is:  # not the right answer but what the student's own values imply: say so, never "expected"
         head = (f"{name} is inconsistent{where}: your values imply {fmt(exp64.reshape(-1)[worst])} there, "
                 f"got {fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")
-        raise Mismatch(head, hint, diagnosis, expected=f"{fmt(exp64)}   ({expected_is}; not the true answer)",
+        raise Mismatch(head, hint, diagnosis, expected=f"{fmt(exp64)}   ← {expected_is}: what each entry would be if "
+                                                  "your next one were right (not the true answer)",
                        got=fmt(got64), expected_label="implied")
     head = (f"{name} is wrong{where}: expected {fmt(exp64.reshape(-1)[worst])}, got "
             f"{fmt(got64.reshape(-1)[worst])} (tolerance {atol:.2g})")

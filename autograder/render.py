@@ -41,7 +41,9 @@ def value_rows(result: ProblemResult) -> list[str]:
     f = result.failure
     if f is None or not (f.expected or f.got):
         return []
-    return [f"  {f.expected_label + ':':<10}{f.expected}", f"  {'got:':<10}{f.got}"]
+    expected, got = f"  {f.expected_label + ':':<10}{f.expected}", f"  {'got:':<10}{f.got}"
+    # What the student's own values imply reads after those values, as the check derived it from them.
+    return [got, expected] if f.expected_label == "implied" else [expected, got]
 
 
 def details(result: ProblemResult) -> str:

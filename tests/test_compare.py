@@ -174,3 +174,22 @@ def test_per_step_tolerances_admit_float32_and_catch_a_mistake_in_the_last_steps
     assert_close(wrong, exact, name="whole-sum tolerance", atol=whole)  # hidden by the whole sum's tolerance
     with pytest.raises(Mismatch, match=r"at step 1999"):
         assert_close(wrong, exact, name="per-step tolerance", atol=per_step, label="step")
+
+
+def test_what_the_students_values_imply_is_shown_after_those_values():
+    """The recursion check's "implied" row is derived from the student's own values: it reads after them, with
+    what it means on its row; a plain comparison keeps expected first."""
+    from autograder import render
+    from autograder.results import Failure, ProblemInfo, ProblemResult
+
+    with pytest.raises(Mismatch) as info:
+        assert_close(torch.tensor([1.25, 0.5]), torch.tensor([2.25, 1.0]), name="rtg", atol=1e-6,
+                     expected_is="r_t + γ·Q̂_{t+1}, with your Q̂_{t+1}")
+    err = info.value
+    problem = ProblemInfo("hw2/x", "hw2", "x", "x", 1)
+    failure = Failure(str(err), expected=err.expected, got=err.got, expected_label=err.expected_label)
+    rows = render.value_rows(ProblemResult(problem, 0.0, "failed", str(err), failure))
+    assert rows[0].split() == ["got:", "[1.25,", "0.5]"]
+    assert rows[1].startswith("  implied:  [2.25, 1]   ← r_t + γ·Q̂_{t+1}") and "if your next one were right" in rows[1]
+    plain = Failure("f", expected="[1]", got="[2]")
+    assert render.value_rows(ProblemResult(problem, 0.0, "failed", "f", plain))[0].startswith("  expected:")
