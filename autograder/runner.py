@@ -6,6 +6,7 @@ in this process, student calls in the child) → score → report.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import pkgutil
 import sys
@@ -103,13 +104,17 @@ def grade(submission: Path, problems: Iterable[Problem], device: str = "cpu", re
         hangs = HangProbes(submission, device, memory_mb, sealed_paths(reference),
                            min(PROBE_SECONDS, time_limit or PROBE_SECONDS), deadline)
 
+    per_homework = collections.Counter(p.assignment for p in problems)
+
     def one(p: Problem) -> Result:
         limit = time_limit or p.seconds
         if board.halted.is_set():  # the grade is over: start nothing more
             return out_of_time(p, started=False)
         if stop is not None and stop.is_set():
             return Result(p, 0.0, "error", "not graded: the grader stopped", diagnosis="grader-error")
-        hung = hangs.hung(p.stubs, p.assignment)  # before the deadline is read: a probe takes seconds of its own
+        # Before the deadline is read (a probe takes seconds of its own); only where a hang would cost a later
+        # problem too: a grade with one problem of a homework has nothing to save (--problem reward_to_go).
+        hung = hangs.hung(p.stubs, p.assignment) if per_homework[p.assignment] > 1 else {}
         if deadline is not None:
             left = deadline - time.monotonic() - JUDGE_RESERVE_SECONDS
             if left < MIN_PROBLEM_SECONDS:

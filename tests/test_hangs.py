@@ -171,3 +171,15 @@ def discounted_return(rewards, gamma):
     assert hangs.verdicts[("hw2.returns", "discounted_return")].startswith("not graded: discounted_return did not")
     assert results["pg_batch_mean"].diagnosis == "hung-on-probe" and results["pg_batch_mean"].score == 0
     assert results["reward_to_go"].passed
+
+
+def test_a_grade_with_one_problem_of_a_homework_probes_nothing(tmp_path):
+    """A probe saves later problems their limits; a grade of one problem (make grade PROBLEM=reward_to_go) has
+    none, and pays its own limit at most, as before probes."""
+    submission = make_submission(tmp_path, {})
+    hangs = HangProbes(submission, seconds=PROBE_SECONDS)
+    [result] = grade(submission, select(problem="reward_to_go", with_reference=False), hangs=hangs)
+    assert result.passed and hangs.verdicts == {}
+    grade(submission, select(problem="reward_to_go,gae", with_reference=False), hangs=hangs)
+    assert set(hangs.verdicts) == {("hw2.returns", f) for f in
+                                   ("discounted_return", "discounted_reward_to_go", "generalized_advantages")}
