@@ -1,13 +1,14 @@
 """A student function that never returns costs one short limit, not every problem's.
 
-Before a problem whose stubs include a probed function is graded, the judge calls that function once on a small
-fixed input (its *probe*, registered with ``@probe`` beside the problem that grades it) in a sandbox of its own,
-under a short limit (PROBE_SECONDS, where a correct implementation takes milliseconds). Each function is probed
-once per grade, by whichever problem asks first, the others waiting for that outcome: it depends on the
-submission alone, so ``--jobs 2`` gives what ``--jobs 1`` gives.
+Before a problem of a homework is graded (when the grade holds more than one of its problems), the judge calls
+each probed function of that homework once on a small fixed input (its *probe*, registered with ``@probe`` beside
+the problem that grades it), a module's probes in turn in one sandbox of their own (a fresh one after a call that
+did not return), each under a short limit (PROBE_SECONDS, where a correct implementation takes milliseconds).
+Each module is probed once per grade, by whichever problem asks first, the others waiting for that outcome: it
+depends on the submission alone, so ``--jobs 2`` gives what ``--jobs 1`` gives.
 
-A probe that does not return marks the function as hanging. Every problem graded after that sets it aside in its
-own child (``Sandbox.guard``): a problem that calls it, directly or through other student code (a training loop
+A probe that does not return marks the function as hanging. Every problem of its homework sets it aside in its
+own child, before the problem's own modules are imported (``Sandbox.guard``): a problem that calls it, directly or through other student code (a training loop
 that rolls out with it), ends at once with 0 points and the probe's verdict (diagnosis "hung-on-probe") instead
 of waiting out its own time limit; a problem that never calls it is graded as before. Any other outcome of the
 probe (a value, an exception, a crash, an import that does not finish) is no evidence of a hang: the problems
@@ -64,8 +65,9 @@ class HangProbes:
         """The verdict of each probed function that did not return on its probe, among those of the modules of
         ``stubs`` and of every module of ``assignment`` (a problem's function may reach any of them: a
         policy gradient calls the student's reward-to-go), probing the modules not probed yet."""
-        modules = {m for m, _ in stubs} | {m for m, _ in PROBES if assignment and m.split(".")[0] == assignment}
-        for module in sorted(m for m in modules if any(m == probed for probed, _ in PROBES)):
+        probed = {m for m, _ in PROBES}
+        modules = {m for m, _ in stubs} | {m for m in probed if assignment and m.split(".")[0] == assignment}
+        for module in sorted(modules & probed):
             self.probe_module(module)
         return {stub: verdict for stub, verdict in self.verdicts.items() if verdict and stub[0] in modules}
 
