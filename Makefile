@@ -7,7 +7,7 @@ STAMP      := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | c
 SUBMISSION ?= starter
 ASSIGNMENT ?= all
 RESULTS    ?= results.json
-DEVICE     ?= cpu
+DEVICE     ?=
 PROBLEM    ?=
 JOBS       ?=
 PYTEST_ARGS ?=
@@ -30,15 +30,17 @@ $(STAMP): requirements.txt pyproject.toml
 ## grade SUBMISSION (default starter/): a table, and RESULTS in Gradescope's results.json format
 grade: $(STAMP)
 	$(PY) -m autograder grade --submission "$(SUBMISSION)" --assignment $(ASSIGNMENT) \
-		--results "$(RESULTS)" --device $(DEVICE) $(if $(PROBLEM),--problem "$(PROBLEM)") $(if $(JOBS),--jobs $(JOBS))
+		--results "$(RESULTS)" $(if $(DEVICE),--device $(DEVICE)) $(if $(PROBLEM),--problem "$(PROBLEM)") \
+		$(if $(JOBS),--jobs $(JOBS))
 
 ## the project's own tests (slow integration tests included; select with -m slow / -m "not slow")
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-## the handout notebook of HW (hw1|hw2) in Jupyter; its grade cells grade SUBMISSION (default starter/)
+## the handout notebook of HW (hw1|hw2) in Jupyter; its grade cells grade SUBMISSION (default starter/) on DEVICE
 notebook: $(STAMP)
-	AUTOGRADER_SUBMISSION="$(abspath $(SUBMISSION))" $(PY) -m jupyter lab assignments/source/$(HW)/$(HW).ipynb
+	GRADER_SUBMISSION="$(abspath $(SUBMISSION))" $(if $(DEVICE),GRADER_DEVICE=$(DEVICE)) \
+		$(PY) -m jupyter lab assignments/source/$(HW)/$(HW).ipynb
 
 ## run an experiment with SUBMISSION's code: make train HW=hw1 ENV=Hopper-v5 METHOD=dagger (see README)
 train: $(STAMP)
@@ -86,11 +88,12 @@ release: $(STAMP)
 	$(PY) -m instructor release
 
 ## instructor: grade SUBMISSIONS (<student>/<assignment>/ folders; default: made-up samples) into nbgrader's
-## gradebook, JOBS students at once (default: the usable cores); only new or changed ones (FORCE=1: all)
+## gradebook, JOBS students at once (default: the usable cores), on DEVICE; only new or changed ones, or all
+## graded with other settings (DEVICE, TIME_LIMIT, STUDENT_TIME_LIMIT, …; FORCE=1: all)
 autograde: $(STAMP)
-	$(PY) -m instructor autograde $(or $(SUBMISSIONS),--samples) \
+	$(PY) -m instructor autograde $(or $(SUBMISSIONS),--samples) $(if $(DEVICE),--device $(DEVICE)) \
 		$(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) $(if $(JOBS),--jobs $(JOBS)) \
-		$(if $(filter-out 0,$(FORCE)),--force) $(if $(STUDENT_TIME_LIMIT),--student-seconds $(STUDENT_TIME_LIMIT)) $(ARGS)
+		$(if $(filter-out 0,$(FORCE)),--force) $(if $(STUDENT_TIME_LIMIT),--total-seconds $(STUDENT_TIME_LIMIT)) $(ARGS)
 
 ## instructor: the class report (build/report/report.md + PNGs) after autograde; SOURCE=export.zip for
 ## Gradescope's "Export Submissions" zip; MANIFEST=build/class/manifest.json checks a made-up class

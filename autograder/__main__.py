@@ -24,7 +24,7 @@ from pathlib import Path
 from autograder.homeworks import HOMEWORKS
 from autograder.imports_check import import_warnings
 from autograder.paths import ROOT, SOLUTIONS
-from autograder.sandbox.limits import DEFAULT_TOTAL_SECONDS
+from autograder.settings import GradeSettings, SettingsError, add_arguments
 
 
 def no_match_message(problem: str, known) -> str:
@@ -41,7 +41,7 @@ def no_match_message(problem: str, known) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="Grade a homework submission.")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a submission directory laid out like starter/")
@@ -49,22 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--assignment", default="all", choices=["all", *HOMEWORKS])
     g.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
     g.add_argument("--results", default="results.json", help="where to write Gradescope's results.json")
-    g.add_argument("--device", default=os.environ.get("DEVICE") or "cpu", choices=["cpu", "cuda"])
-    g.add_argument("--reference", default=str(SOLUTIONS),
-                   help="reference solutions for the hidden checks (skipped when absent)")
-    g.add_argument("--no-reference", action="store_true", help="run only the public checks")
-    g.add_argument("--skip-slow", action="store_true", help="skip the integration problems that train a policy")
-    g.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
-    g.add_argument("--memory-mb", type=int, default=int(os.environ.get("GRADER_MEMORY_MB", "2048")))
-    g.add_argument("--jobs", type=int, default=int(os.environ.get("GRADER_JOBS") or 0),
-                   help="problems graded at once, each in its own sandbox (default: one per usable CPU, as memory "
-                        "allows; 1 on Gradescope's half-CPU box)")
-    g.add_argument("--total-seconds", type=float, default=DEFAULT_TOTAL_SECONDS,
-                   help="budget of the whole grade: problems left when it runs out are 'not graded: out of time' "
-                        f"(default {DEFAULT_TOTAL_SECONDS:g})")
+    add_arguments(g)
     sub.add_parser("list", help="list the problems")
     sub.add_parser("serve", help="a warm grading worker for class grading: reads `grade` command lines, one "
                                  "JSON object per line, from standard input (instructor/workers.py drives it)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
         from autograder.serve import serve
@@ -79,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.id:<34} {p.points:>4g} pts  {tag:<6} {p.title}")
         return 0
 
+    try:
+        settings = GradeSettings.from_args(args)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     submission = resolve_submission(args.submission)
     if submission is None:
         print(f"error: submission directory {args.submission!r} does not exist", file=sys.stderr)
@@ -88,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.sandbox import forkserver
 
     # It imports torch in its own process while this one does the same below.
-    forkserver.start(optimizers=may_train(args.assignment, args.problem, args.skip_slow))
-    code = grade_command(args, submission, start)
-    if time.monotonic() >= start + args.total_seconds:
+    forkserver.start(optimizers=may_train(args.assignment, args.problem, settings.skip_slow))
+    code = grade_command(args, settings, submission, start)
+    if time.monotonic() >= start + settings.total_seconds:
         end_now(code)
     return code
 
@@ -103,13 +101,13 @@ def resolve_submission(given: str) -> Path | None:
     return submission if submission.is_dir() else None
 
 
-def grade_command(args, submission: Path, start: float) -> int:
-    """Grade ``submission`` as the parsed ``grade`` command ``args`` says; write the results; return the exit
-    status."""
-    return grade_checked(args, submission, start)[0]
+def grade_command(args, settings: GradeSettings, submission: Path, start: float) -> int:
+    """Grade ``submission`` as the parsed ``grade`` command ``args`` says (what to grade, where the results go),
+    with ``settings``; write the results; return the exit status."""
+    return grade_checked(args, settings, submission, start)[0]
 
 
-def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | None" = None):
+def grade_checked(args, settings: GradeSettings, submission: Path, start: float, checked: "SelfCheck | None" = None):
     """``grade_command``'s work; ``checked``: a self-check that already passed in this process (a warm
     worker's), else one runs beside the first problems. Returns the exit status and the self-check."""
     from autograder import render
@@ -119,19 +117,21 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
     from autograder.sandbox import GraderError, prepare, self_check
     from autograder.sandbox.limits import default_jobs
 
-    if args.device == "cuda":
+    device = settings.device
+    if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            print("error: DEVICE=cuda but torch sees no CUDA device", file=sys.stderr)
+            print("error: device cuda (--device, GRADER_DEVICE or make's DEVICE) but torch sees no CUDA device",
+                  file=sys.stderr)
             return 2, checked
-    reference = None if args.no_reference else Reference.find(Path(args.reference))
+    reference = Reference.find(Path(settings.reference or SOLUTIONS)) if settings.wants_reference() else None
     problems = select(args.assignment, args.problem, with_reference=reference is not None,
-                      include_slow=not args.skip_slow)
+                      include_slow=not settings.skip_slow)
     if not problems:
         print(no_match_message(args.problem, select(args.assignment, include_slow=True)), file=sys.stderr)
         return 2, checked
-    jobs = args.jobs if args.jobs > 0 else default_jobs(args.memory_mb)
+    jobs = settings.jobs if settings.jobs > 0 else default_jobs(settings.memory_mb)
     if reference is not None and any(p.id in TRAINING and p.needs_reference for p in problems):
         # The hidden training problems replay the reference here, with torch.optim: its lazy import of
         # torch._dynamo (1.4 s) is done while this thread waits for the fork server and the self-check.
@@ -143,7 +143,7 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
     # so that the judge threads and the children of parallel problems do not fight over the cores.
     torch.set_num_threads(1)
 
-    print(f"grading {submission} ({args.assignment}, device {args.device}"
+    print(f"grading {submission} ({args.assignment}, device {device}"
           f"{', public checks only' if reference is None else ''}"
           f"{f', {jobs} problems at a time' if jobs > 1 and len(problems) > 1 else ''})")
     sealed = sealed_paths(reference, Path(args.results).resolve())
@@ -157,10 +157,10 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
         confinement = prepare(sealed)
     except GraderError as err:
         return grader_error(err), checked
-    if os.environ.get("GRADER_VERBOSE"):
+    if settings.verbose:
         print(confinement.describe())
     # The self-check runs beside the first problems; nothing is shown before it has passed.
-    checked, stop = checked or SelfCheck(submission, args.device, sealed), threading.Event()
+    checked, stop = checked or SelfCheck(submission, device, sealed), threading.Event()
     shown = []
 
     def show(result) -> None:
@@ -172,9 +172,9 @@ def grade_checked(args, submission: Path, start: float, checked: "SelfCheck | No
         else:
             stop.set()
 
-    deadline = start + args.total_seconds
-    results = grade(submission, problems, args.device, reference, args.memory_mb, on_result=show,
-                    time_limit=args.time_limit, deadline=deadline, jobs=jobs, stop=stop)
+    deadline = start + settings.total_seconds
+    results = grade(submission, problems, device, reference, settings.memory_mb, on_result=show,
+                    time_limit=settings.time_limit, deadline=deadline, jobs=jobs, stop=stop)
     if checked.wait() is not None:
         return grader_error(checked.wait()), checked
     elapsed = time.monotonic() - start

@@ -16,17 +16,14 @@ package directory (``hw2/hw2.ipynb`` next to ``hw2/returns.py``), so the
 submission root is the directory that holds ``hw2/``: the parent of the
 notebook's working directory. ``submission=`` overrides it.
 
-Settings come from the environment, so that ``nbgrader autograde`` (which runs
-the notebooks) can pass them through:
+Settings (``GradeSettings``, autograder/settings.py) come from the environment, so that
+``nbgrader autograde`` (which runs the notebooks) can pass them through: ``GRADER_DEVICE``,
+``GRADER_TIME_LIMIT``, ``GRADER_SKIP_SLOW``, ``GRADER_REFERENCE`` ("none": public checks only),
+``GRADER_MEMORY_MB``; ``settings=`` passes them instead. And where the modules are:
 
-    AUTOGRADER_TIME_LIMIT   seconds per problem (default: each problem's own)
-    AUTOGRADER_SKIP_SLOW    1: problems that train a policy fail at once, as skipped
-    AUTOGRADER_REFERENCE    the reference solutions for hidden checks (default: the
-                            kit's solutions/, when present); "none" disables them
-    AUTOGRADER_DEVICE       cpu (default) or cuda
-    AUTOGRADER_SUBMISSION   the folder that holds hw1/ and hw2/ (default: found from the
-                            notebook's folder; for the handouts in the kit's own
-                            assignments/source/, the kit's starter/)
+    GRADER_SUBMISSION   the folder that holds hw1/ and hw2/ (default: found from the
+                        notebook's folder; for the handouts in the kit's own
+                        assignments/source/, the kit's starter/)
 """
 
 from __future__ import annotations
@@ -39,6 +36,9 @@ from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.problem import Problem, Reference
 from autograder import render
 from autograder.runner import Result, run_problem, select
+from autograder.settings import GradeSettings
+
+SUBMISSION_ENV = "GRADER_SUBMISSION"
 
 
 class CheckFailed(AssertionError):
@@ -46,10 +46,10 @@ class CheckFailed(AssertionError):
 
 
 def find_submission(assignment: str, start: Path | None = None) -> Path:
-    """The directory holding the ``assignment`` package: AUTOGRADER_SUBMISSION, else searched from
+    """The directory holding the ``assignment`` package: GRADER_SUBMISSION, else searched from
     ``start`` upwards; a handout opened in the kit's own ``assignments/`` grades the kit's ``starter/``."""
-    if os.environ.get("AUTOGRADER_SUBMISSION"):
-        return Path(os.environ["AUTOGRADER_SUBMISSION"]).resolve()
+    if os.environ.get(SUBMISSION_ENV):
+        return Path(os.environ[SUBMISSION_ENV]).resolve()
     start = Path(start or Path.cwd()).resolve()
     for directory in [start, *start.parents]:
         if directory.name == assignment and (directory / "__init__.py").is_file():
@@ -69,11 +69,10 @@ def find_problem(problem_id: str) -> Problem:
     return problems[0]
 
 
-def reference() -> Reference | None:
-    setting = os.environ.get("AUTOGRADER_REFERENCE", "")
-    if setting.lower() == "none":
+def reference(settings: GradeSettings) -> Reference | None:
+    if not settings.wants_reference():
         return None
-    return Reference.find(Path(setting) if setting else SOLUTIONS)
+    return Reference.find(Path(settings.reference) if settings.reference else SOLUTIONS)
 
 
 def _forget_submission_paths(root: Path) -> None:
@@ -83,20 +82,20 @@ def _forget_submission_paths(root: Path) -> None:
     sys.path[:] = [p for p in sys.path if p and Path(p).resolve() not in student]
 
 
-def grade(problem_id: str, submission: str | Path | None = None) -> Result:
-    """Grade one problem; return the runner's Result without raising."""
+def grade(problem_id: str, submission: str | Path | None = None, settings: GradeSettings | None = None) -> Result:
+    """Grade one problem with ``settings`` (default: the environment's); return the runner's Result without
+    raising."""
+    settings = settings or GradeSettings.from_env()
     p = find_problem(problem_id)
     root = Path(submission) if submission is not None else find_submission(p.assignment)
     _forget_submission_paths(root)
-    ref = reference()
+    ref = reference(settings)
     if p.needs_reference and ref is None:
         return Result(p, 0.0, "failed", "hidden check: it runs only in your instructor's grading "
                                         "(the reference solutions are not here)")
-    if p.slow and os.environ.get("AUTOGRADER_SKIP_SLOW", "") not in ("", "0"):
-        return Result(p, 0.0, "failed", "skipped: AUTOGRADER_SKIP_SLOW is set (this problem trains a policy)")
-    limit = os.environ.get("AUTOGRADER_TIME_LIMIT")
-    return run_problem(p, root, os.environ.get("AUTOGRADER_DEVICE") or "cpu", ref,
-                       time_limit=float(limit) if limit else None)
+    if p.slow and settings.skip_slow:
+        return Result(p, 0.0, "failed", "skipped: skip-slow is set (GRADER_SKIP_SLOW; this problem trains a policy)")
+    return run_problem(p, root, settings.device, ref, memory_mb=settings.memory_mb, time_limit=settings.time_limit)
 
 
 def feedback(result: Result) -> str:
@@ -121,10 +120,10 @@ def show(outputs: list[dict]) -> None:
             print(output["data"]["text/plain"])
 
 
-def check(problem_id: str, submission: str | Path | None = None) -> None:
+def check(problem_id: str, submission: str | Path | None = None, settings: GradeSettings | None = None) -> None:
     """Grade ``problem_id`` (e.g. ``"hw2/reward_to_go"``); raise ``AssertionError`` unless it passes."""
     __tracebackhide__ = True  # noqa: F841 - IPython and pytest hide this frame
-    result = grade(problem_id, submission)
+    result = grade(problem_id, submission, settings)
     outputs = render.notebook_outputs([result.problem.id], {result.problem.id: result})
     show(outputs)
     error = next((o for o in outputs if o["output_type"] == "error"), None)

@@ -78,6 +78,7 @@ def serve(parser: argparse.ArgumentParser) -> int:
     """The worker's loop (see the module's docstring); ends when standard input closes."""
     from autograder.__main__ import exit_now, grade_checked, resolve_submission
     from autograder.sandbox import forkserver, processes
+    from autograder.settings import GradeSettings
 
     replies = os.fdopen(os.dup(1), "w", buffering=1)  # standard output is each grade's log from here on
     _point_output_at(os.devnull)
@@ -92,6 +93,7 @@ def serve(parser: argparse.ArgumentParser) -> int:
         submission = resolve_submission(args.submission)
         _point_output_at(job["log"])
         try:
+            settings = GradeSettings.from_args(args)  # class grading's command line names every one
             if state is None:
                 state = JudgeState()
             state.restore(submission)
@@ -100,7 +102,7 @@ def serve(parser: argparse.ArgumentParser) -> int:
                 status = 2
             else:  # the self-check runs with the first grade, and again only until it has passed
                 passed = checked if checked is not None and checked.wait() is None else None
-                status, checked = grade_checked(args, submission, start, passed)
+                status, checked = grade_checked(args, settings, submission, start, passed)
         except Exception as err:  # noqa: BLE001 - the grade stays this student's; the worker is not trusted after
             import traceback
 
@@ -109,7 +111,7 @@ def serve(parser: argparse.ArgumentParser) -> int:
             status = 3
             graded = MAX_GRADES
         graded += 1
-        retire = graded >= MAX_GRADES or time.monotonic() >= start + args.total_seconds
+        retire = graded >= MAX_GRADES or time.monotonic() >= start + settings.total_seconds  # (set unless it raised)
         _point_output_at(os.devnull)
         replies.write(json.dumps({"status": status, "retire": retire}) + "\n")
         if retire:

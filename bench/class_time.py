@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="folder for the class and courses (default: a temp dir)")
     args = parser.parse_args(argv)
 
+    from autograder.settings import GradeSettings
     from instructor.autograde import ClassRun, autograde, gradebook_snapshot
     from instructor.classroom import make_class
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         run = ClassRun(csv=Path())
         start = time.monotonic()
         csv = autograde(work / "class", work / f"course-jobs{jobs}", only=args.assignment, jobs=jobs, force=True,
-                        skip_slow=args.skip_slow, problem=args.problem, feedback=True, log=lambda *_: None,
+                        settings=GradeSettings(skip_slow=args.skip_slow), problem=args.problem, feedback=True, log=lambda *_: None,
                         run=run)
         wall = time.monotonic() - start
         exports[jobs] = sorted(Path(csv).read_text().splitlines())

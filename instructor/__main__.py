@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.settings import GradeSettings, SettingsError, add_arguments
 from instructor.course import BUILD, CourseError
 
 
@@ -28,15 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--course", type=Path, default=BUILD / "course")
     a.add_argument("--csv", type=Path, default=None, help="where to write the grades (default: COURSE/grades.csv)")
     a.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
-    a.add_argument("--time-limit", type=float, default=None, help="seconds per problem (default: each problem's own)")
-    a.add_argument("--skip-slow", action="store_true", help="problems that train a policy score 0, skipped")
+    add_arguments(a, jobs=False, reference=False)  # --device, --total-seconds (one student's whole grade), …
     a.add_argument("--no-feedback", action="store_true", help="do not run nbgrader generate_feedback")
     a.add_argument("--jobs", "-j", type=int, default=None,
                    help="students graded at once (default: the number of usable cores)")
     a.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
-    a.add_argument("--student-seconds", type=float, default=None,
-                   help="budget of one student's whole grade (per assignment; default 480): past it the "
-                        "student gets 0 with the diagnosis student-time-limit")
     a.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
     c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from tests/variants each")
     c.add_argument("--out", type=Path, default=BUILD / "class")
@@ -58,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=BUILD / "gradescope", help="folder for <assignment>.zip")
     g.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
     run = sub.add_parser("gradescope-run", help="what run_autograder does (inside the bundle)")
-    run.add_argument("--root", type=Path, default=None, help="Gradescope's /autograder (default: $AUTOGRADER_ROOT)")
+    run.add_argument("--root", type=Path, default=None, help="Gradescope's /autograder (default: $GRADER_ROOT)")
     s = sub.add_parser("scan", help="fail if files hold solution code")
     s.add_argument("paths", nargs="+", type=Path)
     n = sub.add_parser("sync-notebooks", help="add grade cells for new problems to assignments/source notebooks")
@@ -78,12 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.submissions is None or not args.submissions.is_dir():
                 print(f"error: no submissions folder {args.submissions}", file=sys.stderr)
                 return 2
-            from instructor.autograde import STUDENT_SECONDS, usable_cores
+            from instructor.autograde import usable_cores
 
             autograde(args.submissions, args.course, csv=args.csv, only=args.assignment,
-                      time_limit=args.time_limit, skip_slow=args.skip_slow, feedback=not args.no_feedback,
-                      jobs=args.jobs or usable_cores(), force=args.force, problem=args.problem,
-                      student_seconds=args.student_seconds or STUDENT_SECONDS)
+                      settings=GradeSettings.from_args(args), feedback=not args.no_feedback,
+                      jobs=args.jobs or usable_cores(), force=args.force, problem=args.problem)
         elif args.command == "make-class":
             from instructor.classroom import make_class
 
@@ -116,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -23,14 +23,18 @@ that assignment (update-or-create): grading again never duplicates a grade, and 
 gradebook once its import returned.
 
 Resumable: each job's key hashes the student's modules, the grader, the reference, the given code
-and the options; a job whose results.json was imported under the same key is not graded again
-(``force`` regrades all). A student whose grading runs past ``student_seconds`` is killed and
-gets 0 on every problem with the diagnosis "student-time-limit": a hang never stalls the class.
+and the grade's settings that change a verdict (``GradeSettings.key()``: device, budgets, memory,
+skip-slow) and problems; a job whose results.json was imported under the same key is not graded again
+(``force`` regrades all), and a class graded again with ``DEVICE=cuda`` or another budget is graded
+again. Every setting reaches the grader on its command line, never through the environment. A student
+whose grading runs past the settings' ``total_seconds`` is killed and gets 0 on every problem with the
+diagnosis "student-time-limit": a hang never stalls the class.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -50,10 +54,10 @@ from pathlib import Path
 
 from autograder.render import markdown, notebook_outputs
 from autograder.results import GradeRun, ProblemInfo, ProblemResult
+from autograder.settings import GradeSettings
 from instructor.course import BUILD, CHECK_CALL, CourseError, build_course, generate, graded_files, nbgrader
 from instructor.workers import Worker, WorkerGone, WorkerPool
 
-STUDENT_SECONDS = 480.0  # the grader's own whole-grade budget (runner.DEFAULT_TOTAL_SECONDS)
 KILL_GRACE = 60.0  # after the budget: the grader writes its results by then, or it is killed
 STUDENT_LIMIT = "student-time-limit"
 LIMIT_DIAGNOSES = ("time-limit", "memory-limit", "out-of-time", STUDENT_LIMIT)
@@ -135,6 +139,12 @@ class Job:
         return f"{self.student}/{self.assignment}"
 
 
+def key_options(settings: GradeSettings, problem: str | None) -> dict:
+    """What a grade depends on besides the submission and the grader: the settings that change a verdict
+    (not how many problems run side by side) and the problems graded."""
+    return {"settings": settings.key(), "problem": problem}
+
+
 def job_key(staged: Path, modules: list[str], fingerprint: str, options: dict) -> str:
     h = hashlib.sha256(fingerprint.encode() + json.dumps(options, sort_keys=True).encode())
     for rel in sorted(modules):
@@ -181,17 +191,11 @@ GRADER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYT
 
 
 def grade_command(submission: Path, assignment: str, results: Path, options: dict) -> list[str]:
+    """The grade's command line; ``options["settings"]`` (GradeSettings) all on it, whatever the environment."""
     command = [sys.executable, "-m", "autograder", "grade", "--submission", str(submission),
-               "--assignment", assignment, "--results", str(results),
-               "--total-seconds", str(options["student_seconds"])]
-    if options.get("skip_slow"):
-        command.append("--skip-slow")
-    if options.get("time_limit"):
-        command += ["--time-limit", str(options["time_limit"])]
+               "--assignment", assignment, "--results", str(results), *options["settings"].argv()]
     if options.get("problem"):
         command += ["--problem", options["problem"]]
-    # students are graded JOBS at a time; each grader takes its share of the cores for its problems
-    command += ["--jobs", str(options.get("grader_jobs") or 1)]
     return command
 
 
@@ -201,7 +205,7 @@ def run_job(job: Job, submission: Path, options: dict, command=grade_command, wo
     from autograder.runner import select
 
     start = time.monotonic()
-    budget = float(options["student_seconds"])
+    budget = options["settings"].total_seconds
     tmp_results = job.folder / "grading.json"
     with contextlib.suppress(FileNotFoundError):
         tmp_results.unlink()
@@ -218,7 +222,7 @@ def run_job(job: Job, submission: Path, options: dict, command=grade_command, wo
     seconds = time.monotonic() - start
     if status is None or not tmp_results.is_file():
         problems = select(job.assignment, options.get("problem"),
-                          include_slow=not options.get("skip_slow"))
+                          include_slow=not options["settings"].skip_slow)
         why = (f"grading stopped: the whole grade of this submission ran past {budget + KILL_GRACE:g} s"
                if status is None else f"grading stopped: the grader exited with status {status} without results")
         limit_results(problems, seconds, why).write(tmp_results, markdown)
@@ -424,11 +428,12 @@ class ClassRun:
 
 
 def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | None = None,
-              only: list[str] | None = None, time_limit: float | None = None, skip_slow: bool = False,
+              only: list[str] | None = None, settings: GradeSettings = GradeSettings(),
               feedback: bool = True, log=print, jobs: int | None = None, force: bool = False,
-              student_seconds: float = STUDENT_SECONDS, problem: str | None = None,
+              problem: str | None = None,
               command=grade_command, progress_stream=None, run: ClassRun | None = None) -> Path:
-    """Grade every submission, ``jobs`` at a time (``make autograde``: the usable cores); return the CSV's path.
+    """Grade every submission, ``jobs`` at a time (``make autograde``: the usable cores), with ``settings``
+    (its ``total_seconds``: one student's whole grade per assignment); return the CSV's path.
 
     ``run`` (a ClassRun) is filled with what was graded, skipped, and how long each took."""
     start = time.monotonic()
@@ -439,12 +444,10 @@ def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | No
         raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/ folders "
                           f"for assignments {', '.join(names)}")
     jobs = max(1, jobs or 1)  # the command line's default is usable_cores(); a caller that says nothing gets 1
-    options = {"time_limit": time_limit, "skip_slow": skip_slow, "student_seconds": student_seconds,
-               "problem": problem}
+    # students are graded JOBS at a time; each grader takes its share of the cores for its problems
+    options = {"settings": dataclasses.replace(settings, jobs=max(1, usable_cores() // jobs)), "problem": problem}
     fingerprint = grader_fingerprint()
     graded = graded_files()
-    key_options = dict(options)  # the grade does not depend on how many problems run side by side
-    options["grader_jobs"] = max(1, usable_cores() // jobs)
     todo: list[Job] = []
     run = run if run is not None else ClassRun(csv=Path())
     for assignment in sorted(staged):
@@ -452,7 +455,7 @@ def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | No
             folder = course / "class" / student / assignment
             folder.mkdir(parents=True, exist_ok=True)
             key = job_key(course / "submitted" / student / assignment, graded.get(assignment, []), fingerprint,
-                          key_options)
+                          key_options(settings, problem))
             job = Job(student, assignment, key, folder)
             done = json.loads(job.imported.read_text()) if job.imported.is_file() else {}
             if not force and done.get("key") == key and job.results.is_file():

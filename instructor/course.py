@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.paths import ROOT, SOLUTIONS, STARTER
+from autograder.settings import GradeSettings
 from autograder.starter import BEGIN, render, stale_files
 
 ASSIGNMENTS_DIR = ROOT / "assignments"
@@ -53,12 +54,13 @@ def graded_files(solutions: Path = SOLUTIONS) -> dict[str, list[str]]:
     return graded
 
 
-def execute_timeout() -> int:
-    """nbgrader's per-cell timeout: the longest problem budget plus start-up."""
+def execute_timeout(settings: GradeSettings | None = None) -> int:
+    """nbgrader's per-cell timeout: the longest problem budget (``settings``' time limit, default the
+    environment's) plus start-up."""
     from autograder.runner import select
 
-    limit = os.environ.get("AUTOGRADER_TIME_LIMIT")
-    longest = float(limit) if limit else max((p.seconds for p in select()), default=60.0)
+    limit = (settings or GradeSettings.from_env()).time_limit
+    longest = limit or max((p.seconds for p in select()), default=60.0)
     return int(longest + STARTUP_SECONDS)
 
 

@@ -13,8 +13,11 @@ The zip (unpacked by Gradescope into /autograder/source):
 (by path, or by file name for a flat upload), completes the starter layout with
 them, and runs the full grader, hidden checks included. The judge runs as root;
 student code runs in the sandbox's child under a fresh uid that can read neither
-solutions/ nor write results/. Every path hangs off AUTOGRADER_ROOT (default
-/autograder), so a test can run run_autograder against a temporary directory.
+solutions/ nor write results/. Every path hangs off GRADER_ROOT (default
+/autograder), so a test can run run_autograder against a temporary directory. The grade's
+settings come from the environment as ``make grade``'s do (autograder/settings.py):
+``GRADER_TOTAL_SECONDS`` below the assignment's Gradescope timeout (600 s by default),
+``GRADER_MEMORY_MB``.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def prepare_submission(submission: Path, source: Path, assignment: str, dst: Pat
 
 
 def run(root: Path | None = None) -> int:
-    root = Path(root or os.environ.get("AUTOGRADER_ROOT") or "/autograder")
+    root = Path(root or os.environ.get("GRADER_ROOT") or "/autograder")
     source, submission = root / "source", root / "submission"
     results = root / "results" / "results.json"
     start = time.monotonic()
@@ -137,12 +140,11 @@ def run(root: Path | None = None) -> int:
             print(note)
         from autograder.__main__ import main as grade
 
-        # The whole grade ends within AUTOGRADER_TOTAL_SECONDS (set it below the assignment's Gradescope timeout,
-        # 600 s by default): problems left then are "not graded: out of time", and results.json is written.
+        # The whole grade ends within the settings' total seconds (GRADER_TOTAL_SECONDS, read by the grade command):
+        # problems left then are "not graded: out of time", and results.json is written.
         argv = ["grade", "--submission", str(layout), "--assignment", assignment, "--results", str(results),
-                "--reference", str(source / "solutions"),
-                "--total-seconds", os.environ.get("AUTOGRADER_TOTAL_SECONDS", "480")]
-        argv += shlex.split(os.environ.get("AUTOGRADER_GRADE_ARGS", ""))  # tests only: --skip-slow, --problem …
+                "--reference", str(source / "solutions")]
+        argv += shlex.split(os.environ.get("GRADER_GRADE_ARGS", ""))  # tests only: --skip-slow, --problem …
         status = grade(argv)
         shutil.rmtree(layout, ignore_errors=True)
     except Exception:  # noqa: BLE001 - Gradescope must always get a results file

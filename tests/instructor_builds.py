@@ -39,13 +39,14 @@ def _build_release(where: Path) -> dict:
 def _build_autograded(where: Path) -> dict:
     import time
 
+    from autograder.settings import GradeSettings
     from instructor.autograde import autograde, make_samples
 
     samples = make_samples(where / "samples")
     log = []
     start = time.monotonic()
-    csv = autograde(samples, where / "course", only=["hw2"], time_limit=TIME_LIMIT, skip_slow=True,
-                    log=log.append)
+    csv = autograde(samples, where / "course", only=["hw2"],
+                    settings=GradeSettings(time_limit=TIME_LIMIT, skip_slow=True), log=log.append)
     return {"samples": str(samples), "course": str(where / "course"), "csv": str(csv), "log": log,
             "seconds": time.monotonic() - start}
 

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from autograder.runner import select
+from autograder.settings import GradeSettings
 from instructor import autograde as ag
 from instructor.class_report import (check_against_manifest, from_course, from_gradescope_export,
                                      gradescope_export_zip, summarise, write_report)
 from instructor.classroom import make_class
 
 RETURNS = ["discounted_return", "reward_to_go", "gae", "gae_lambda_one", "returns_match_reference"]
+CLASS_SETTINGS = GradeSettings(skip_slow=True, time_limit=10, total_seconds=240)
 
 # --------------------------------------------------------------------------- a stand-in grader
 FAKE = textwrap.dedent('''
@@ -132,8 +134,37 @@ def test_rerun_grades_only_new_or_changed_submissions(tmp_path, course_template,
     forced = ag.ClassRun(csv=Path())
     ag.autograde(subs, course, run=forced, force=True, **quiet)
     assert len(forced.graded) == 5
+    on_cuda = ag.ClassRun(csv=Path())  # the stand-in grades the same anywhere; the real grader may not
+    ag.autograde(subs, course, run=on_cuda, settings=GradeSettings(device="cuda"), **quiet)
+    assert len(on_cuda.graded) == 5, on_cuda.skipped
     rows = [line for line in csv_rows(csv) if line.startswith("hw2")]
     assert len(rows) == 5  # one row per student: regrading replaced, never added
+
+
+def test_the_job_key_changes_with_the_settings_that_change_a_verdict(tmp_path):
+    """`make autograde DEVICE=cuda` (or another budget) after a CPU run regrades: the key holds the settings."""
+    (tmp_path / "returns.py").write_text("# a student's module\n")
+
+    def key(problem=None, **settings):
+        return ag.job_key(tmp_path, ["returns.py"], "grader", ag.key_options(GradeSettings(**settings), problem))
+
+    base = key()
+    changed = [key(device="cuda"), key(total_seconds=240.0), key(memory_mb=1024), key(skip_slow=True),
+               key(time_limit=5.0), key(problem="gae")]
+    assert base not in changed and len(set(changed)) == len(changed)
+    assert key(jobs=2, verbose=True) == base  # how many problems run side by side changes no verdict
+
+
+def test_each_grader_gets_every_setting_on_its_command_line(tmp_path):
+    """The warm worker's environment (GRADER_* of the instructor's shell) cannot change a student's grade."""
+    from autograder.__main__ import build_parser
+
+    settings = GradeSettings(device="cuda", total_seconds=200.0, memory_mb=900, jobs=1)
+    argv = ag.grade_command(tmp_path, "hw2", tmp_path / "r.json", {"settings": settings, "problem": "gae"})
+    args = build_parser().parse_args(argv[3:])
+    assert GradeSettings.from_args(args, {"GRADER_DEVICE": "cpu", "GRADER_SKIP_SLOW": "1",
+                                          "GRADER_TIME_LIMIT": "3"}) == settings
+    assert args.problem == "gae" and args.assignment == "hw2"
 
 
 @pytest.mark.slow
@@ -143,7 +174,7 @@ def test_a_hanging_student_is_stopped_at_the_student_limit(tmp_path, course_temp
     course = fresh_course(course_template, tmp_path / "course")
     run = ag.ClassRun(csv=Path())
     csv = ag.autograde(subs, course, only=["hw2"], jobs=2, command=fake_command, feedback=False,
-                       log=lambda *_: None, run=run, student_seconds=2.0)
+                       log=lambda *_: None, run=run, settings=GradeSettings(total_seconds=2.0))
     assert run.seconds["s01/hw2"] < 30
     results = json.loads((course / "class" / "s01" / "hw2" / "results.json").read_text())
     assert {t["extra_data"]["diagnosis"] for t in results["tests"]} == {ag.STUDENT_LIMIT}
@@ -219,8 +250,8 @@ def graded_class(tmp_path_factory, course_template):
     manifest = make_class(where / "class", students=6, seed=1, only=["hw2"], modules=["hw2/returns.py"], broken=4)
     course = fresh_course(course_template, where / "course")
     run = ag.ClassRun(csv=Path())
-    ag.autograde(where / "class", course, only=["hw2"], jobs=2, skip_slow=True, time_limit=10,
-                 problem=",".join(RETURNS), feedback=False, log=lambda *_: None, run=run, student_seconds=240)
+    ag.autograde(where / "class", course, only=["hw2"], jobs=2, settings=CLASS_SETTINGS,
+                 problem=",".join(RETURNS), feedback=False, log=lambda *_: None, run=run)
     yield {"manifest": manifest, "course": course, "run": run, "where": where}
     mp.undo()
 
@@ -259,9 +290,8 @@ def test_the_report_is_written_and_the_rerun_grades_nothing(graded_class, tmp_pa
     assert (tmp_path / "report" / "scores_hw2.png").stat().st_size > 1000
     assert (tmp_path / "report" / "pass_rate.png").stat().st_size > 1000
     again = ag.ClassRun(csv=Path())
-    ag.autograde(graded_class["where"] / "class", graded_class["course"], only=["hw2"], jobs=2, skip_slow=True,
-                 time_limit=10, problem=",".join(RETURNS), feedback=False, log=lambda *_: None, run=again,
-                 student_seconds=240)
+    ag.autograde(graded_class["where"] / "class", graded_class["course"], only=["hw2"], jobs=2,
+                 settings=CLASS_SETTINGS, problem=",".join(RETURNS), feedback=False, log=lambda *_: None, run=again)
     assert again.graded == [] and len(again.skipped) == 6
 
 

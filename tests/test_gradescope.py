@@ -33,8 +33,8 @@ def _unpack(bundle: Path, root: Path) -> Path:
 
 
 def _run(root: Path, grade_args: str, wrapper=lambda command: command) -> dict:
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
-           "AUTOGRADER_GRADE_ARGS": grade_args}
+    env = {**os.environ, "GRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable,
+           "GRADER_GRADE_ARGS": grade_args}
     proc = subprocess.run(wrapper(["bash", str(root / "source" / "run_autograder")]), env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -104,9 +104,9 @@ def test_the_graded_files_are_those_with_solution_regions():
 
 
 def test_the_cell_timeout_covers_the_longest_problem_and_is_finite(monkeypatch):
-    monkeypatch.delenv("AUTOGRADER_TIME_LIMIT", raising=False)
+    monkeypatch.delenv("GRADER_TIME_LIMIT", raising=False)
     assert max(p.seconds for p in select()) < execute_timeout() < 3600
-    monkeypatch.setenv("AUTOGRADER_TIME_LIMIT", "10")
+    monkeypatch.setenv("GRADER_TIME_LIMIT", "10")
     assert execute_timeout() == 10 + 120
 
 
@@ -138,7 +138,7 @@ def test_check_finds_the_modules_from_the_notebooks_folder(tmp_path):
 
 
 def test_a_hidden_check_without_the_reference_fails_and_says_why(monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_REFERENCE", "none")
+    monkeypatch.setenv("GRADER_REFERENCE", "none")
     with pytest.raises(AssertionError, match="instructor's grading"):
         check("hw2/returns_match_reference", submission=SOLUTIONS)
 
@@ -201,9 +201,9 @@ def test_a_handout_opened_in_the_kit_grades_starter_or_the_chosen_submission(mon
     """`make notebook HW=hw2` opens assignments/source/hw2/hw2.ipynb: its grade cells must find modules."""
     from autograder.paths import ROOT, SOLUTIONS, STARTER
 
-    monkeypatch.delenv("AUTOGRADER_SUBMISSION", raising=False)
+    monkeypatch.delenv("GRADER_SUBMISSION", raising=False)
     assert find_submission("hw2", ROOT / "assignments" / "source" / "hw2") == STARTER
-    monkeypatch.setenv("AUTOGRADER_SUBMISSION", str(SOLUTIONS))
+    monkeypatch.setenv("GRADER_SUBMISSION", str(SOLUTIONS))
     assert find_submission("hw2", ROOT / "assignments" / "source" / "hw2") == SOLUTIONS
 
 
@@ -220,11 +220,11 @@ def test_the_handouts_first_grade_cell_runs_in_a_kernel_from_the_notebooks_own_f
     nb.cells = [first]
     import os
 
-    os.environ["AUTOGRADER_SUBMISSION"] = str(SOLUTIONS)
+    os.environ["GRADER_SUBMISSION"] = str(SOLUTIONS)
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     finally:
-        del os.environ["AUTOGRADER_SUBMISSION"]
+        del os.environ["GRADER_SUBMISSION"]
     text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in nb.cells[0].outputs)
     assert any("text/html" in o.get("data", {}) for o in nb.cells[0].outputs), nb.cells[0].outputs
     assert "points, passed" in text, nb.cells[0].outputs

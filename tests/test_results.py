@@ -79,7 +79,7 @@ def test_the_shrunk_input_is_the_failing_calls_own_arguments():
 def test_the_shell_fallback_writes_the_models_grader_error(tmp_path):
     source = tmp_path / "source"
     source.mkdir()
-    env = {**os.environ, "AUTOGRADER_ROOT": str(tmp_path), "AUTOGRADER_PYTHON": "/bin/false"}
+    env = {**os.environ, "GRADER_ROOT": str(tmp_path), "GRADER_PYTHON": "/bin/false"}
     script = ROOT / "instructor" / "templates" / "run_autograder"
     subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True)
     shell = json.loads((tmp_path / "results" / "results.json").read_text())

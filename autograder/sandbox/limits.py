@@ -14,12 +14,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# The whole grade's budget, inside Gradescope's default 600 s with room for start-up and the results; and what is
-# kept back from the last problems' limits for what follows a child's time-out (killing it, the judge's own
-# evaluation of a trained policy, writing the results).
-DEFAULT_TOTAL_SECONDS = 480.0
+from autograder.settings import DEFAULT_MEMORY_MB, DEFAULT_TOTAL_SECONDS  # noqa: F401 - the one default of each
+
+# What is kept back from the last problems' limits for what follows a child's time-out (killing it, the judge's
+# own evaluation of a trained policy, writing the results).
 JUDGE_RESERVE_SECONDS = 15.0
-DEFAULT_MEMORY_MB = 2048
 PARALLEL_CHILD_MB = 1024  # a problem's child graded beside others needs this much headroom, or problems go one by one
 JUDGE_RESERVE_MB = 96  # kept for the judge itself (it decodes replies and evaluates policies)
 MIN_MEMORY_MB = 64

@@ -4,7 +4,7 @@
 # or this installs python3.11 with apt.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")" && pwd)"
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
+ROOT="${GRADER_ROOT:-/autograder}"
 
 PY=""
 for candidate in python3.13 python3.12 python3.11; do
