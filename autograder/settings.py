@@ -134,7 +134,9 @@ def _checked(build, where: str) -> GradeSettings:
         raise SettingsError(f"{err} ({where})") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, reference: bool = True) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, reference: bool = True,
+                  total: str = "budget of the whole grade: problems left when it runs out are 'not graded: out of "
+                               "time'") -> None:
     """The options that set ``GradeSettings`` (each defaults to its ``GRADER_*`` variable, then its default);
     ``jobs``/``reference``: also --jobs and --reference/--no-reference (the ``grade`` command's own)."""
     g = parser.add_argument_group(
@@ -146,13 +148,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, referen
         g.add_argument(*names, default=argparse.SUPPRESS, **kwargs)
 
     option("--device", dest=DEST + "device", choices=DEVICES, help="where the inputs are put (default: cpu)")
-    option("--memory-mb", dest=DEST + "memory_mb", type=int,
+    option("--memory-mb", dest=DEST + "memory_mb", type=int, metavar="MB",
            help=f"each problem's memory limit in MB (default {DEFAULT_MEMORY_MB})")
-    option("--total-seconds", dest=DEST + "total_seconds", type=float,
-           help="budget of the whole grade: problems left when it runs out are 'not graded: out of time' "
-                f"(default {DEFAULT_TOTAL_SECONDS:g})")
+    option("--total-seconds", dest=DEST + "total_seconds", type=float, metavar="SECONDS",
+           help=f"{total} (default {DEFAULT_TOTAL_SECONDS:g})")
     option("--time-limit", dest=DEST + "time_limit", type=lambda text: _parse("--time-limit", text, "float | None"),
-           metavar="SECONDS", help=f"seconds per problem (default, or {OWN}: each problem's own)")
+           metavar="SECONDS", help=f"seconds per problem (default, or '{OWN}': each problem's own)")
     option("--skip-slow", dest=DEST + "skip_slow", action=argparse.BooleanOptionalAction,
            help="skip the integration problems that train a policy (default: no)")
     if reference:
@@ -161,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, referen
         option("--no-reference", dest=DEST + "reference", action="store_const", const=NO_REFERENCE,
                help="run only the public checks")
     if jobs:
-        option("--jobs", dest=DEST + "jobs", type=int,
+        option("--jobs", dest=DEST + "jobs", type=int, metavar="N",
                help="problems graded at once, each in its own sandbox (default: one per usable CPU, as memory "
                     "allows; 1 on Gradescope's half-CPU box)")
 

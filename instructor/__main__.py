@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--course", type=Path, default=BUILD / "course")
     a.add_argument("--csv", type=Path, default=None, help="where to write the grades (default: COURSE/grades.csv)")
     a.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
-    add_arguments(a, jobs=False, reference=False)  # --device, --total-seconds (one student's whole grade), …
+    add_arguments(a, jobs=False, reference=False,
+                  total="budget of one student's whole grade (per assignment): past it the student gets 0 with the "
+                        "diagnosis student-time-limit")
     a.add_argument("--no-feedback", action="store_true", help="do not run nbgrader generate_feedback")
     a.add_argument("--jobs", "-j", type=int, default=None,
                    help="students graded at once (default: the number of usable cores)")
