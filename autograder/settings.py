@@ -41,12 +41,17 @@ DEFAULT_MEMORY_MB = 2048
 DEVICES = ("cpu", "cuda")
 NO_REFERENCE = "none"
 OWN = "own"  # --time-limit own: each problem's own limit
+NO_VERDICT = ("jobs", "verbose")  # how many problems run side by side, and what is printed, change no verdict
 DEST = "setting_"  # the options' attributes on the parsed command line: apart from the command's other options
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
     """A setting's value is not one it can take (the message names the variable or option)."""
+
+    def __init__(self, name: str, value, expected: str):
+        super().__init__(f"{name}={value!r}: expected {expected}")
+        self.name, self.value, self.expected = name, value, expected  # name: a field, a variable or an option
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,16 @@ class GradeSettings:
     verbose: bool = False
 
     def __post_init__(self):
+        def bad(field: str, expected: str):
+            raise SettingsError(field, getattr(self, field), expected)
+
         if self.device not in DEVICES:
-            raise SettingsError(f"device {self.device!r}: expected {' or '.join(DEVICES)}")
-        for name in ("memory_mb", "total_seconds", "time_limit"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise SettingsError(f"{name.replace('_', '-')} {value!r}: expected a number above 0")
+            bad("device", " or ".join(DEVICES))
+        for field in ("memory_mb", "total_seconds", "time_limit"):
+            if getattr(self, field) is not None and not getattr(self, field) > 0:
+                bad(field, "a number above 0")
         if self.jobs < 0:
-            raise SettingsError(f"jobs {self.jobs!r}: expected 0 (as the machine allows) or more")
+            bad("jobs", "0 (as the machine allows) or more")
 
     # ----------------------------------------------------------------------- reading them
     @classmethod
@@ -81,20 +88,20 @@ class GradeSettings:
             text = environ.get(name, "").strip()
             if text:
                 found[field.name] = _parse(name, text, field.type)
-        return _checked(lambda: cls(**found), "in the environment")
+        return _checked(lambda: cls(**found), lambda field: PREFIX + field.upper())
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> "GradeSettings":
         """The environment's settings with the options given on the command line (``add_arguments``) over them."""
         settings = cls.from_env(environ)
         given = {f.name: getattr(args, DEST + f.name) for f in dataclasses.fields(cls) if hasattr(args, DEST + f.name)}
-        return _checked(lambda: dataclasses.replace(settings, **given), "on the command line")
+        return _checked(lambda: dataclasses.replace(settings, **given), lambda field: "--" + field.replace("_", "-"))
 
     # ----------------------------------------------------------------------- passing them on
     def key(self) -> dict:
-        """The settings that change a verdict, for a job key (JSON-serialisable)."""
-        return {"device": self.device, "memory_mb": self.memory_mb, "total_seconds": self.total_seconds,
-                "time_limit": self.time_limit, "skip_slow": self.skip_slow, "reference": self.reference}
+        """The settings that change a verdict, for a job key (JSON-serialisable): every one but those of
+        ``NO_VERDICT`` (a setting added later is in the key unless it is named there)."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if name not in NO_VERDICT}
 
     def argv(self) -> list[str]:
         """``python -m autograder grade`` options that give exactly these settings, whatever its environment."""
@@ -124,14 +131,22 @@ def _parse(name: str, text: str, kind: str):
         return text
     except ValueError:
         expected = {"bool": "1 or 0", "int": "a whole number"}.get(kind, "a number")
-        raise SettingsError(f"{name}={text!r}: expected {expected}") from None
+        raise SettingsError(name, text, expected) from None
 
 
-def _checked(build, where: str) -> GradeSettings:
+def _time_limit(text: str) -> float | None:
+    try:
+        return _parse("--time-limit", text, "float | None")
+    except SettingsError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds or {OWN!r}") from None
+
+
+def _checked(build, named) -> GradeSettings:
+    """``build()``; a value it refuses is named as the caller reads it (``named(field)``: a variable, an option)."""
     try:
         return build()
     except SettingsError as err:
-        raise SettingsError(f"{err} ({where})") from None
+        raise SettingsError(named(err.name), err.value, err.expected) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, reference: bool = True,
@@ -152,7 +167,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True, referen
            help=f"each problem's memory limit in MB (default {DEFAULT_MEMORY_MB})")
     option("--total-seconds", dest=DEST + "total_seconds", type=float, metavar="SECONDS",
            help=f"{total} (default {DEFAULT_TOTAL_SECONDS:g})")
-    option("--time-limit", dest=DEST + "time_limit", type=lambda text: _parse("--time-limit", text, "float | None"),
+    option("--time-limit", dest=DEST + "time_limit", type=_time_limit,
            metavar="SECONDS", help=f"seconds per problem (default, or '{OWN}': each problem's own)")
     option("--skip-slow", dest=DEST + "skip_slow", action=argparse.BooleanOptionalAction,
            help="skip the integration problems that train a policy (default: no)")

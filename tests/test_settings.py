@@ -12,6 +12,8 @@ import pytest
 from autograder.paths import ROOT
 from autograder.settings import DEFAULT_TOTAL_SECONDS, GradeSettings, SettingsError
 
+OLD_PREFIX = "AUTO" + "GRADER_"  # the notebooks' and Gradescope's variables were named so: none is read now
+
 
 def grade_parser():
     """The ``grade`` command's own parser (the one ``serve`` reads class grading's command lines with)."""
@@ -23,7 +25,7 @@ def grade_parser():
 def test_the_environment_sets_each_setting_with_one_prefix():
     env = {"GRADER_DEVICE": "cuda", "GRADER_MEMORY_MB": "512", "GRADER_TOTAL_SECONDS": "90",
            "GRADER_TIME_LIMIT": "7.5", "GRADER_SKIP_SLOW": "1", "GRADER_REFERENCE": "none", "GRADER_JOBS": "3",
-           "GRADER_VERBOSE": "yes", "DEVICE": "cpu", "AUTOGRADER_DEVICE": "cpu"}
+           "GRADER_VERBOSE": "yes", "DEVICE": "cpu", OLD_PREFIX + "DEVICE": "cpu"}
     assert GradeSettings.from_env(env) == GradeSettings(device="cuda", memory_mb=512, total_seconds=90.0,
                                                         time_limit=7.5, skip_slow=True, reference="none", jobs=3,
                                                         verbose=True)
@@ -61,13 +63,21 @@ def test_the_key_holds_what_changes_a_verdict_and_nothing_else():
     ({"GRADER_MEMORY_MB": "abc"}, "GRADER_MEMORY_MB='abc': expected a whole number"),
     ({"GRADER_TOTAL_SECONDS": "soon"}, "GRADER_TOTAL_SECONDS='soon': expected a number"),
     ({"GRADER_SKIP_SLOW": "maybe"}, "GRADER_SKIP_SLOW='maybe': expected 1 or 0"),
-    ({"GRADER_DEVICE": "gpu"}, "device 'gpu': expected cpu or cuda (in the environment)"),
-    ({"GRADER_TIME_LIMIT": "-1"}, "time-limit -1.0: expected a number above 0"),
+    ({"GRADER_DEVICE": "gpu"}, "GRADER_DEVICE='gpu': expected cpu or cuda"),
+    ({"GRADER_TIME_LIMIT": "-1"}, "GRADER_TIME_LIMIT=-1.0: expected a number above 0"),
 ])
 def test_a_bad_value_is_an_error_that_names_it(env, named):
     with pytest.raises(SettingsError) as info:
         GradeSettings.from_env(env)
     assert named in str(info.value)
+
+
+def test_a_bad_option_is_named_as_it_was_given():
+    args = grade_parser().parse_args(["grade", "--memory-mb", "0"])
+    with pytest.raises(SettingsError, match=r"^--memory-mb=0: expected a number above 0$"):
+        GradeSettings.from_args(args, {})
+    with pytest.raises(SystemExit):  # argparse's own message for a value of the wrong type
+        grade_parser().parse_args(["grade", "--time-limit", "soon"])
 
 
 def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path):
@@ -108,14 +118,14 @@ def _line_of(text: str) -> int:
 
 def test_one_environment_prefix():
     """Every environment variable the grader and the instructor tools read starts with GRADER_ (the old
-    AUTOGRADER_* names and the bare DEVICE are gone), and no tool reads a grade's setting from the environment
+    names of the older prefix and the bare DEVICE are gone), and no tool reads a grade's setting from the environment
     outside autograder/settings.py."""
     python = re.compile(r"""(?:environ(?:\.get)?[\[(]|getenv\()["']([A-Z][A-Z0-9_]+)""")
     shell = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
     allowed = {"PATH", "HOME", "ROOT", "PY", "SRC", "PIP"}  # the OS's, and the shell templates' own
     for path in _code_files():
         text = path.read_text()
-        assert "AUTOGRADER_" not in text, path
+        assert OLD_PREFIX not in text, path
         for name in (python if path.suffix == ".py" else shell).findall(text):
             assert name.startswith("GRADER_") or name in allowed, (path, name)
     settings = {f"GRADER_{name}" for name in ("DEVICE", "MEMORY_MB", "TOTAL_SECONDS", "TIME_LIMIT", "SKIP_SLOW",
