@@ -239,9 +239,9 @@ def _traj_repr(e, k: int) -> str:
 
 
 def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float | torch.Tensor,
-                           hint: str | None = None) -> None:
+                           hint: str | None = None, diagnosis: str = "wrong-value") -> None:
     """Per-trajectory values, reporting the worst trajectory (relative to its own tolerance when ``atol`` is a
-    tensor with one per trajectory)."""
+    tensor with one per trajectory); ``hint`` and ``diagnosis`` name the mistake when the caller recognised it."""
     err = (got_values - want_values).abs().reshape(got_values.shape[0], -1).amax(1)
     err = nan_as_inf(err)
     bound = atol if isinstance(atol, torch.Tensor) else torch.full_like(err, atol)
@@ -249,7 +249,7 @@ def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float
     if float(err[k]) > float(bound[k]):
         assert_close(got_values[k], want_values[k], name=f"{name} on the trajectory {_traj_repr(e, k)}",
                      atol=float(bound[k]), label="coordinate (s, a) =", hint=hint,
-                     diagnosis="baseline-added" if hint and "added instead of subtracted" in hint else "wrong-value")
+                     diagnosis=diagnosis)
 
 
 def _policy(mdp: TabularMDP) -> TabularSoftmaxPolicy:
@@ -424,9 +424,11 @@ def check_pg_baseline(ctx):
         _expect_expectation(with_b, e, want, atol=atol, what=what,
                             name=f"E[ĝ] with baseline b(s) = {fmt(b)} (reward_to_go={reward_to_go})")
         hint = "the baseline is subtracted, Q̂_t − b(s_t), once per step, with b(s_t) = baseline(observations)[t]"
+        diagnosis = "wrong-value"
         if bool(((with_b - e.estimate(reward_to_go, -b)).abs() <= atol).all()):
             hint = "your values are Σ_t ∇log π_t (Q̂_t + b(s_t)): the baseline is added instead of subtracted"
-        _expect_per_trajectory(with_b, e.estimate(reward_to_go, b), e, atol=atol, hint=hint,
+            diagnosis = "baseline-added"
+        _expect_per_trajectory(with_b, e.estimate(reward_to_go, b), e, atol=atol, hint=hint, diagnosis=diagnosis,
                                name="policy_gradient(..., baseline=b) (expected Σ_t ∇log π(a_t|s_t)·(Q̂_t − b(s_t)))")
 
     prop()
