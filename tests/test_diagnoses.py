@@ -8,7 +8,7 @@ import pytest
 from autograder import render
 from autograder.diagnoses import GENERIC, is_targeted
 from tests.conftest import grade_problem, make_submission
-from tests.variants import collect
+from instructor.variants import collect
 
 EXPECTED = {
     # variant name: (problem, diagnosis id)
