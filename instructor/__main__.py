@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="budget of one student's whole grade (per assignment; default 480): past it the "
                         "student gets 0 with the diagnosis student-time-limit")
     a.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
-    c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from tests/variants each")
+    c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from instructor/variants each")
     c.add_argument("--out", type=Path, default=BUILD / "class")
     c.add_argument("--students", type=int, default=60)
     c.add_argument("--seed", type=int, default=0)
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             if build_release(args.out, args.course):
                 return 1
         elif args.command == "autograde":
-            from instructor.autograde import autograde, make_samples
+            from instructor.autograde import autograde
+            from instructor.classroom import make_samples
 
             if args.samples and args.submissions is None:
                 args.submissions = make_samples(BUILD / "samples")

@@ -39,7 +39,8 @@ def _build_release(where: Path) -> dict:
 def _build_autograded(where: Path) -> dict:
     import time
 
-    from instructor.autograde import autograde, make_samples
+    from instructor.autograde import autograde
+    from instructor.classroom import make_samples
 
     samples = make_samples(where / "samples")
     log = []

@@ -14,7 +14,7 @@ from autograder.diagnoses import CORE, GENERIC, catalogue, declared, is_targeted
 from autograder.paths import ROOT
 from autograder.sandbox.tamper import KINDS
 from tests.conftest import grade_problem, make_submission
-from tests.variants import collect
+from instructor.variants import collect
 
 EXPECTED = {
     # variant name: (problem, diagnosis id)
