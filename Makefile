@@ -78,7 +78,7 @@ list: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/speed.py $(if $(BASE),--base $(BASE)) $(ARGS)
 
-## instructor: the buggy variants of tests/variants that only the hidden problems catch (what a student grading
+## instructor: the buggy variants of instructor/variants that only the hidden problems catch (what a student grading
 ## locally cannot see), each variant's points lost with and without the reference; ASSIGNMENT=hw1|hw2, JOBS at once
 public-strength: $(STAMP)
 	$(PY) bench/public_strength.py --homework $(ASSIGNMENT) $(if $(JOBS),--jobs $(JOBS)) $(ARGS)

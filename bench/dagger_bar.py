@@ -42,7 +42,7 @@ def main() -> None:
 
     from autograder import child_tasks
     from autograder.problems import hw1_imitation as problem
-    from tests.variants import collect
+    from instructor.variants import collect
 
     torch.set_num_threads(1)
     reference = load(ROOT / "solutions" / "hw1" / "imitation.py", "reference_hw1")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/public_strength.py [--homework all|hw1|hw2] [--jobs N] [--slow] [--variant NAME,...]
 
-Every buggy variant of the library (tests/variants) is graded on the problems its functions feed: those
+Every buggy variant of the library (instructor/variants) is graded on the problems its functions feed: those
 whose stubs call, directly or through other graded functions, a function the variant defines. It is
 graded twice over: by the full grader (public and hidden problems, the reference present) and as the
 student release grades it (public problems only, no reference). A public problem never reads the
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.runner import select
     from autograder.sandbox import DEFAULT_MEMORY_MB, memory_limit_mb, prepare
     from autograder.sandbox.limits import default_jobs
-    from tests.variants import collect  # the kit's own library: instructor-only
+    from instructor.variants import collect  # the kit's own library: instructor-only
 
     import torch
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="students graded at once (default: the number of usable cores)")
     a.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
     a.add_argument("--problem", default=None, help="grade only these problems (comma-separated names)")
-    c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from tests/variants each")
+    c = sub.add_parser("make-class", help="made-up students: the reference with 0-4 bugs from instructor/variants each")
     c.add_argument("--out", type=Path, default=BUILD / "class")
     c.add_argument("--students", type=int, default=60)
     c.add_argument("--seed", type=int, default=0)
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             if build_release(args.out, args.course):
                 return 1
         elif args.command == "autograde":
-            from instructor.autograde import autograde, make_samples
+            from instructor.autograde import autograde
+            from instructor.classroom import make_samples
 
             if args.samples and args.submissions is None:
                 args.submissions = make_samples(BUILD / "samples")

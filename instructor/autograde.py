@@ -55,6 +55,7 @@ from pathlib import Path
 from autograder.render import markdown, notebook_outputs
 from autograder.results import GradeRun, ProblemInfo, ProblemResult
 from autograder.settings import GradeSettings
+from instructor.completion import complete_starter, student_module
 from instructor.course import BUILD, CHECK_CALL, CourseError, build_course, generate, graded_files, nbgrader
 from instructor.workers import Worker, WorkerGone, WorkerPool
 
@@ -87,7 +88,7 @@ def stage_submissions(submissions: Path, course: Path, names: list[str], log=pri
             dst.mkdir(parents=True)
             kept = []
             for rel in graded.get(assignment, []):
-                if (src / rel).is_file():
+                if student_module(src, rel):  # a regular file: never what a symbolic link points at
                     (dst / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src / rel, dst / rel)
                     kept.append(rel)
@@ -154,20 +155,14 @@ def job_key(staged: Path, modules: list[str], fingerprint: str, options: dict) -
 
 
 def grading_tree(job: Job, staged: Path, modules: list[str]) -> Path:
-    """``job.folder/submission/<a>/``: the starter's files with the student's modules over them."""
+    """``job.folder/submission/<a>/``: the starter's files with the student's modules over them (a module missing
+    from the submission is graded as missing, not as the starter's stub: ``completion.complete_starter``)."""
     from autograder.paths import STARTER
 
     root = job.folder / "submission"
     if root.exists():
         shutil.rmtree(root)
-    shutil.copytree(STARTER / job.assignment, root / job.assignment,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
-    for rel in modules:
-        target = root / job.assignment / rel
-        if (Path(staged) / rel).is_file():
-            shutil.copyfile(Path(staged) / rel, target)
-        elif target.exists():
-            target.unlink()  # missing in the submission: graded as missing, not as the starter's stub
+    complete_starter(STARTER / job.assignment, root / job.assignment, modules, Path(staged))
     return root
 
 
@@ -522,76 +517,3 @@ def autograde(submissions: Path, course: Path = BUILD / "course", csv: Path | No
 
 __all__ = ["autograde", "stage_submissions", "import_results", "gradebook_lock", "ClassRun"]
 
-
-# --------------------------------------------------------------------------- made-up submissions
-HANG = "\n\n# --- made-up sample: this function never returns\ndef {name}(*args, **kwargs):\n    while True:\n        pass\n"
-WRONG_RTG = '''
-
-# --- made-up sample: the discount restarts nowhere (γ^{t'} instead of γ^{t'-t})
-def discounted_reward_to_go(rewards, gamma):
-    T = rewards.shape[0]
-    discounts = gamma ** torch.arange(T, dtype=torch.float64)
-    rtg = torch.stack([(discounts[t:] * rewards[t:].to(torch.float64)).sum() for t in range(T)])
-    return rtg.to(rewards.dtype)
-'''
-WRONG_RELABEL = '''
-
-# --- made-up sample: DAgger that keeps the learner's own actions instead of asking the expert
-def dagger_relabel(expert, trajectories):
-    return list(trajectories)
-'''
-
-
-def _first_graded_function(text: str) -> str | None:
-    import ast
-
-    lines = text.splitlines()
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef) and any("BEGIN SOLUTION" in line
-                                                     for line in lines[node.lineno - 1:node.end_lineno]):
-            return node.name
-    return None
-
-
-def foundation_first(assignment: str, files: list[str], root: Path) -> list[str]:
-    """The graded modules, those the others import first (hw2/returns.py before policy_gradient.py)."""
-    def imported_by(rel: str) -> int:
-        name = f"{assignment}.{Path(rel).with_suffix('').as_posix().replace('/', '.')}"
-        return sum(name in (root / assignment / other).read_text() for other in files if other != rel)
-
-    return sorted(files, key=lambda rel: (-imported_by(rel), rel))
-
-
-def make_samples(dst: Path = BUILD / "samples") -> Path:
-    """Three made-up students for every assignment, in nbgrader's submitted/ layout.
-
-    correct:      the reference modules;
-    partly_wrong: the first graded module (the one the others import) from the reference, with
-                  a classic bug (hw2: reward-to-go discounted from the start; hw1: DAgger that
-                  keeps the learner's actions); the others not implemented;
-    hangs:        the starter, where the first graded function of that first module loops forever.
-    """
-    from autograder.paths import SOLUTIONS
-    from autograder.starter import render
-
-    dst = Path(dst)
-    if dst.exists():
-        shutil.rmtree(dst)
-    starter = render(SOLUTIONS)
-    graded = graded_files()
-    for assignment, files in graded.items():
-        for i, rel in enumerate(foundation_first(assignment, files, SOLUTIONS)):
-            reference = (SOLUTIONS / assignment / rel).read_text()
-            stub = starter[Path(assignment) / rel]
-            wrong = reference if i == 0 else stub
-            if rel == "returns.py" and "def discounted_reward_to_go" in wrong:
-                wrong += WRONG_RTG
-            if rel == "imitation.py" and "def dagger_relabel" in wrong:
-                wrong += WRONG_RELABEL
-            name = _first_graded_function(reference)
-            for student, text in [("correct", reference), ("partly_wrong", wrong),
-                                  ("hangs", stub + (HANG.format(name=name) if name and i == 0 else ""))]:
-                path = dst / student / assignment / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-    return dst

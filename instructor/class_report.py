@@ -11,7 +11,8 @@ Input: one results.json per (student, assignment), in Gradescope's format, whose
       else the folder name; the assignment comes from each test's tag (the grader tags each test with its homework).
 
 Output (``out/``): report.md with the score histogram per homework (PNG), the pass rate per
-problem (PNG), per problem the most common diagnoses with their counts, the students whose
+problem (PNG), per problem the most common diagnoses with their counts and, under the table, what each
+of those diagnoses means (``autograder.diagnoses``' catalogue), the students whose
 grading hit a time or memory limit, and the submissions flagged for touching the grader's internals
 (``extra_data.tampering``: what their code changed or probed in the sandbox).
 """
@@ -25,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.diagnoses import catalogue, meaning
 from autograder.results import GradeRun
 from autograder.sandbox.tamper import KINDS
 
@@ -210,7 +212,8 @@ def _plots(summary: Summary, out: Path) -> list[str]:
 
 
 def markdown(summary: Summary, images: list[str], source: str, manifest: dict | None = None,
-             top: int = 5) -> str:
+             top: int = 5, meanings: dict[str, str] | None = None) -> str:
+    """The report's text. ``meanings``: diagnosis id → its one line (default: the grader's catalogue)."""
     lines = [f"# Class report\n", f"Source: `{source}`.\n"]
     for assignment, scores in sorted(summary.scores.items()):
         values = sorted(scores.values())
@@ -229,6 +232,11 @@ def markdown(summary: Summary, images: list[str], source: str, manifest: dict | 
         graded, ok = summary.graded[problem], summary.passed.get(problem, 0)
         common = ", ".join(f"`{d}` {n}" for d, n in summary.diagnoses.get(problem, Counter()).most_common(top))
         lines.append(f"| {problem} | {ok}/{graded} ({ok / graded:.0%}) | {graded - ok} | {common} |")
+    shown = sorted({d for c in summary.diagnoses.values() for d, _ in c.most_common(top)})
+    if shown:
+        known = catalogue() if meanings is None else meanings
+        lines.append("\nWhat these diagnoses mean:\n")
+        lines += [f"- `{d}`: {meaning(d, known) or 'not in the grader’s catalogue'}" for d in shown]
     lines.append("\n## Students whose grading hit a time or memory limit\n")
     if summary.limits:
         lines.append("| student | problems (diagnosis) |")

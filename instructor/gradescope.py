@@ -37,13 +37,15 @@ from autograder.homeworks import HOMEWORKS
 from autograder.paths import ROOT, SOLUTIONS
 from autograder.results import GradeRun
 from autograder.starter import render
+from instructor.completion import complete_starter
 from instructor.course import BUILD, graded_files
 
 TEMPLATES = Path(__file__).parent / "templates"
 # What the bundle holds besides the starter and the reference: the grader, the given code, and the instructor
-# commands run_autograder calls (not the expert trainer).
+# commands run_autograder calls (not the expert trainer, nor the variants library: student code runs in the
+# bundle, and the variants hold right answers that only the reference's permissions would otherwise guard).
 SHIPPED = ["rlkit", "autograder", "instructor", "requirements.txt", "pyproject.toml"]
-NOT_SHIPPED = {"experts"}
+NOT_SHIPPED = {"experts", "variants"}
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 
 
@@ -112,18 +114,18 @@ def find_module(submission: Path, rel: str) -> Path | None:
 
 
 def prepare_submission(submission: Path, source: Path, assignment: str, dst: Path) -> list[str]:
-    """The starter layout of ``assignment`` in ``dst``, with the student's modules; returns the notes."""
+    """The starter layout of ``assignment`` in ``dst``, with the student's modules (``completion.complete_starter``,
+    each found by ``find_module``); returns the notes, one per module."""
+    modules = graded_files(source / "solutions").get(assignment, [])
+    done = complete_starter(source / "starter" / assignment, dst / assignment, modules, submission,
+                            find=lambda folder, rel: find_module(folder, f"{assignment}/{rel}"))
     notes = []
-    shutil.copytree(source / "starter" / assignment, dst / assignment)
-    for rel in graded_files(source / "solutions").get(assignment, []):
-        target = dst / assignment / rel
-        found = find_module(submission, f"{assignment}/{rel}")
-        if found is None:
-            target.unlink(missing_ok=True)  # the grader then says which file is missing
-            notes.append(f"{assignment}/{rel}: not found in the submission")
-        else:
-            shutil.copyfile(found, target)
-            notes.append(f"{assignment}/{rel}: {found.relative_to(submission)}")
+    for rel in modules:
+        if rel in done.found:
+            notes.append(f"{assignment}/{rel}: {done.found[rel].relative_to(submission)}")
+        else:  # the grader then says which file is missing
+            notes.append(f"{assignment}/{rel}: " + (f"not graded: {done.refused[rel]}" if rel in done.refused
+                                                     else "not found in the submission"))
     return notes
 
 

@@ -4,7 +4,6 @@ replaced, and grade them through the real runner (sandbox included)."""
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from autograder.paths import ROOT, SOLUTIONS, STARTER
 from autograder.problem import Reference
 from autograder.runner import Result, run_problem, select
+from instructor.classroom import appended  # the made-up students' way: a later ``def`` replaces the reference's
 
 
 # The project's own property tests run derandomised too: the same verdict every run.
@@ -29,8 +29,7 @@ def make_submission(tmp_path: Path, overrides: dict[str, str] | None = None, bas
     for rel, source in (overrides or {}).items():
         path = dst / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        old = path.read_text() if path.exists() else ""
-        path.write_text(old + "\n\n# --- variant under test\n" + textwrap.dedent(source))
+        path.write_text(appended(path.read_text() if path.exists() else "", source, "variant under test"))
     return dst
 
 

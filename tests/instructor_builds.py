@@ -40,7 +40,8 @@ def _build_autograded(where: Path) -> dict:
     import time
 
     from autograder.settings import GradeSettings
-    from instructor.autograde import autograde, make_samples
+    from instructor.autograde import autograde
+    from instructor.classroom import make_samples
 
     samples = make_samples(where / "samples")
     log = []

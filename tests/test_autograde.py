@@ -8,11 +8,12 @@ lowered to TIME_LIMIT seconds, to keep the test short.
 """
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
-from instructor.autograde import make_samples
+from instructor.classroom import make_samples
 from instructor.course import graded_files
 from autograder.paths import SOLUTIONS
 from autograder.runner import select
@@ -37,10 +38,32 @@ def _grades(course) -> dict[str, dict[str, float]]:
 
 def test_samples_are_three_students_in_nbgrader_layout(tmp_path):
     samples = make_samples(tmp_path / "samples")
-    assert sorted(p.name for p in samples.iterdir()) == ["correct", "hangs", "partly_wrong"]
+    assert sorted(p.name for p in samples.iterdir() if p.is_dir()) == ["correct", "hangs", "partly_wrong"]
     for rel in graded_files()["hw2"]:
         assert (samples / "correct" / "hw2" / rel).read_text() == (SOLUTIONS / "hw2" / rel).read_text()
     assert "while True" in (samples / "hangs" / "hw2" / "returns.py").read_text()
+
+
+def test_the_samples_bugs_come_from_the_variants_library_and_are_recorded(tmp_path):
+    """The samples are the made-up class's generator with a fixed selection: the partly wrong student's bugs are
+    variants of instructor/variants, and manifest.json says what each student must fail."""
+    from instructor.variants import collect
+
+    samples = make_samples(tmp_path / "samples")
+    manifest = json.loads((samples / "manifest.json").read_text())["students"]
+    buggy = {v.name: v for v in collect("BUGGY")}
+    bugs = {b["variant"]: b["module"] for b in manifest["partly_wrong"]["bugs"]}
+    assert bugs == {"rtg_discount_from_start": "hw2/returns.py", "learner_actions_kept": "hw1/imitation.py"}
+    for name, module in bugs.items():
+        assert buggy[name].module == module
+        assert f"a bug from instructor/variants ({name})" in (samples / "partly_wrong" / module).read_text()
+    assert manifest["correct"]["must_fail"] == {} and manifest["correct"]["may_fail"] == []
+    assert manifest["partly_wrong"]["stubs"] == ["hw2/policy_gradient.py"]
+    assert manifest["partly_wrong"]["must_fail"]["hw2/pg_baseline"] == ["not-implemented"]
+    assert "hw2/discounted_return" not in manifest["partly_wrong"]["may_fail"]
+    assert manifest["hangs"]["broken"] == {"kind": "hangs", "functions": {"hw1/imitation.py": "bc_loss",
+                                                                         "hw2/returns.py": "discounted_return"}}
+    assert "time-limit" in manifest["hangs"]["diagnoses"]["hw2/discounted_return"]
 
 
 def test_the_partly_wrong_student_is_partly_wrong_in_every_assignment(tmp_path):

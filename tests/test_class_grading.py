@@ -233,7 +233,7 @@ def test_the_made_up_class_is_reproducible_and_records_its_bugs(tmp_path):
     assert sum(bool(r["bugs"]) for r in records) >= 6
     for name, r in one["students"].items():
         for bug in r["bugs"]:
-            assert "# --- made-up student: a bug from tests/variants" in (tmp_path / "one" / name / bug["module"]).read_text()
+            assert "# --- made-up student: a bug from instructor/variants" in (tmp_path / "one" / name / bug["module"]).read_text()
             for problem in bug["problems"]:
                 assert f"hw2/{problem}" in r["must_fail"] and f"hw2/{problem}" in r["may_fail"]
     assert make_class(tmp_path / "three", students=12, seed=4, only=["hw2"]) != one

@@ -1,6 +1,6 @@
 """The side-effect contract's parts, one question each: what the child observes (autograder.sandbox.effects) and
 what the judge concludes from it (autograder.contract). Whole submissions breaking the contract are variants in
-tests/variants (graded by tests/test_variants.py, their diagnoses pinned in tests/test_diagnoses.py)."""
+instructor/variants (graded by tests/test_variants.py, their diagnoses pinned in tests/test_diagnoses.py)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from autograder.paths import ROOT, SOLUTIONS
 from autograder.problem import Reference
 from autograder.runner import run_problem, select
 from tests.conftest import make_submission
-from tests.variants import Variant, collect
+from instructor.variants import Variant, collect
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch sees none)")]

@@ -3,12 +3,18 @@ mistake, not only "wrong value": each variant from the library below is graded o
 
 from __future__ import annotations
 
+import ast
+import re
+from collections import Counter
+
 import pytest
 
 from autograder import render
-from autograder.diagnoses import GENERIC, is_targeted
+from autograder.diagnoses import CORE, GENERIC, catalogue, declared, is_targeted, meaning
+from autograder.paths import ROOT
+from autograder.sandbox.tamper import KINDS
 from tests.conftest import grade_problem, make_submission
-from tests.variants import collect
+from instructor.variants import collect
 
 EXPECTED = {
     # variant name: (problem, diagnosis id)
@@ -121,7 +127,9 @@ def test_every_targeted_diagnosis_names_the_variants_own_mistake(variant_grading
     wrong = []
     for problem in variant.problems:
         result = variant_grading(variant, problem)
-        if is_targeted(result.diagnosis) and result.diagnosis not in _named_here(variant, problem):
+        if result.diagnosis and not meaning(result.diagnosis):
+            wrong.append(f"{problem}: {result.diagnosis} is not in the catalogue (autograder.diagnoses)")
+        elif is_targeted(result.diagnosis) and result.diagnosis not in _named_here(variant, problem):
             wrong.append(f"{problem}: {result.diagnosis} ({result.reason[:160]})")
     assert not wrong, f"{variant.name} is misdiagnosed:\n  " + "\n  ".join(wrong)
 
@@ -130,3 +138,96 @@ def test_the_generic_ids_are_not_targeted():
     assert not any(is_targeted(d) for d in GENERIC) and is_targeted("sign-flipped")
     assert not is_targeted("raised-ValueError") and not is_targeted("")
 
+
+
+# --------------------------------------------------------------------------- the catalogue
+ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+HYPHENATED = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+# hyphenated strings of the grader that are not diagnoses: names of threads, files and steps, and the
+# kinds of tampering evidence (sandbox.tamper.KINDS, explained in the class report's own table)
+NOT_DIAGNOSES = {"utf-8", "fork-server", "warm-up", "self-check", "grader-request", "grader-memory-watchdog",
+                 "sandbox-output", "thread-self", *KINDS}
+
+
+def _string(node) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _values(node):
+    """The strings an expression in a diagnosis's place can evaluate to (through ``a if c else b``)."""
+    if isinstance(node, ast.IfExp):
+        yield from _values(node.body)
+        yield from _values(node.orelse)
+    elif _string(node) is not None:
+        yield _string(node)
+
+
+def _ids_in_the_code() -> dict[str, str]:
+    """Every id the grader's code can give, read from its source: every hyphenated string literal of
+    autograder/, and every string in a place that holds a diagnosis, in autograder/ and instructor/ (``diagnosis=…``, ``x.diagnosis = …``, ``Mismatch(msg, hint, id)``,
+    ``Finding(id, …)``, ``Event(id, …)``, ``SandboxFatal(msg, id)``) → where it is."""
+    found = {}
+    for path in sorted([*(ROOT / "autograder").rglob("*.py"), *(ROOT / "instructor").rglob("*.py")]):
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            places = []
+            if isinstance(node, ast.keyword) and node.arg == "diagnosis":
+                places.append(node.value)
+            elif isinstance(node, ast.Assign) and any(getattr(t, "attr", "") == "diagnosis" for t in node.targets):
+                places.append(node.value)
+            elif isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                position = {"Mismatch": 2, "Finding": 0, "Event": 0, "SandboxFatal": 1}.get(name)
+                if position is not None and len(node.args) > position:
+                    places.append(node.args[position])
+            for place in places:
+                for text in _values(place):
+                    found.setdefault(text, where)
+            text = _string(node)
+            if text and HYPHENATED.match(text) and text not in NOT_DIAGNOSES and where.startswith("autograder"):
+                found.setdefault(text, where)
+    return found
+
+
+def test_every_id_a_check_can_raise_is_in_the_catalogue():
+    ids = _ids_in_the_code()
+    assert {"sign-flipped", "reward-to-go-forward", "modifies-input", "student-time-limit"} <= set(ids)
+    missing = sorted(f"{d} ({where})" for d, where in ids.items() if d not in catalogue())
+    assert not missing, "diagnosis ids without a meaning in autograder.diagnoses (or a problem's DIAGNOSES):\n  " \
+        + "\n  ".join(missing)
+
+
+def test_every_id_the_variants_expect_is_in_the_catalogue():
+    expected = {d for v in collect("BUGGY") for d in [v.diagnosis, *v.diagnoses.values()] if d}
+    expected |= {d for _, d in EXPECTED.values()} | set(EXPECTED_TRAINING.values())
+    assert not sorted(expected - set(catalogue()))
+
+
+def test_each_id_is_declared_once_with_a_one_line_meaning():
+    counts = Counter(d for ids in declared().values() for d in ids)
+    assert not [d for d, n in counts.items() if n > 1], "declared twice"
+    assert len(declared()) > 2  # the grader's own ids and the problem modules'
+    for diagnosis, words in catalogue().items():
+        assert ID.match(diagnosis), diagnosis
+        assert words and "\n" not in words and len(words) < 160, diagnosis
+    assert GENERIC <= set(CORE)
+    assert meaning("raised-ZeroDivisionError") == "the student's code raised ZeroDivisionError"
+    assert meaning("no-such-mistake") == ""
+
+
+def test_the_class_report_says_what_its_diagnoses_mean():
+    from autograder.results import GradeRun
+    from instructor import class_report
+
+    def results(diagnosis):
+        return GradeRun.from_json({"score": 0, "tests": [
+            {"name": "hw2/gae: GAE", "score": 0, "max_score": 4, "status": "failed", "tags": ["hw2"],
+             "extra_data": {"problem": "hw2/gae", "diagnosis": diagnosis}}]})
+
+    found = class_report.ClassResults({("alice", "hw2"): results("lambda-ignored"),
+                                       ("bob", "hw2"): results("raised-KeyError"),
+                                       ("carol", "hw2"): results("made-up-id")})
+    text = class_report.markdown(class_report.summarise(found), [], "course")
+    assert f"- `lambda-ignored`: {catalogue()['lambda-ignored']}" in text
+    assert "- `raised-KeyError`: the student's code raised KeyError" in text
+    assert "- `made-up-id`: not in the grader’s catalogue" in text

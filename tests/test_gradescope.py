@@ -53,6 +53,9 @@ def test_the_zip_has_setup_and_run_autograder_at_its_root(bundle):
         assert "solutions/hw2/returns.py" in names and "starter/hw2/returns.py" in names
         assert "autograder/problems/hw2_returns.py" in names and "rlkit/trajectory.py" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        # student code runs in the bundle: nothing but the reference may hold answers, and that is root's alone
+        assert "instructor/gradescope.py" in names and "instructor/completion.py" in names
+        assert not any(n.startswith(("instructor/variants/", "instructor/experts/", "tests/")) for n in names)
         assert json.loads(archive.read("gradescope.json")) == {"assignment": "hw2"}
         setup = archive.read("setup.sh").decode()
         assert "requirements.txt" in setup and "download.pytorch.org/whl/cpu" in setup

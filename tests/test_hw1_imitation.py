@@ -233,7 +233,7 @@ def test_dagger_that_keeps_the_learner_actions_fails_integration(tmp_path):
 def test_a_dagger_loop_that_never_uses_the_learners_data_fails_dagger_training(tmp_path):
     """Its outcome passed the old 80% bar on 4 training seeds of 10, and stays below today's 95% on all 10
     (bench/dagger_bar.py); the problem also names the mistake from the process it checks first."""
-    from tests.variants import collect
+    from instructor.variants import collect
 
     variant = next(v for v in collect("BUGGY") if v.name == "dagger_never_uses_learner_data")
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), "dagger_training")
@@ -283,7 +283,7 @@ def test_make_train_hw1_on_the_starter_says_what_is_missing(tmp_path):
 @pytest.mark.slow
 def test_a_failed_bc_run_says_what_the_training_loop_measured(tmp_path):
     """No zero_grad: the public unit problems pass, so bc_training must name the cause it can measure."""
-    from tests.variants import collect
+    from instructor.variants import collect
 
     variant = next(v for v in collect("BUGGY") if v.name == "train_gradients_never_cleared")
     result = grade_problem(make_submission(tmp_path, {variant.module: variant.source}), "bc_training",

@@ -193,12 +193,12 @@ def test_the_reference_is_not_importable_by_module_name(tmp_path):
         import importlib
         import torch
         def discounted_return(rewards, gamma):
-            for name in ["solutions.hw2.returns", "solutions", "reference.hw2.returns", "tests.variants"]:
+            for name in ["solutions.hw2.returns", "solutions", "reference.hw2.returns", "instructor.variants"]:
                 try:
                     importlib.import_module(name)
                     print(f"IMPORTED {name}")
                     return importlib.import_module(name).discounted_return(rewards, gamma)
-                except ImportError:
+                except (ImportError, OSError):  # not found, or found (the kit's own packages) and unreadable
                     print(f"blocked {name}")
             return torch.zeros_like(rewards)
         """)
@@ -209,13 +209,13 @@ def test_the_reference_is_not_importable_by_module_name(tmp_path):
 
 @pytest.mark.skipif(not IS_ROOT, reason=ROOT_ONLY_REASON)
 def test_the_reference_cannot_be_read_by_path(tmp_path):
-    """solutions/, the git objects that hold it, and the tests' CORRECT variants."""
+    """solutions/, the git objects that hold it, and the CORRECT variants of instructor/variants."""
     result = grade_source(tmp_path, """
         import os
         import torch
         from autograder.paths import ROOT, SOLUTIONS
         def discounted_return(rewards, gamma):
-            targets = [SOLUTIONS / "hw2" / "returns.py", ROOT / ".git" / "HEAD", ROOT / "tests" / "variants"]
+            targets = [SOLUTIONS / "hw2" / "returns.py", ROOT / ".git" / "HEAD", ROOT / "instructor" / "variants"]
             for path in targets:
                 try:
                     if path.is_dir():
@@ -436,7 +436,7 @@ def test_given_code_patched_to_hand_a_bc_only_loop_more_demonstrations_still_get
     """The old attack rewrote the grader's DAgger configuration in the child; configurations are now data from
     the judge, so its successor patches the given demonstration loader instead. The outcome alone would pass
     (measured: 101% of the expert); dagger_training also checks that the loop is DAgger, on judge-built data."""
-    from tests.variants import collect
+    from instructor.variants import collect
 
     variant = next(v for v in collect("BUGGY") if v.name == "dagger_never_uses_learner_data")
     tamper = ("\nimport rlkit.imitation as _given\n_load = _given.load_task_demonstrations\n"

@@ -14,7 +14,7 @@ from autograder.problem import Reference
 from autograder.runner import grade, select
 from autograder.sandbox import isolation
 from tests.conftest import make_submission
-from tests.variants import hw2_estimators, hw2_returns
+from instructor.variants import hw2_estimators, hw2_returns
 
 PROBLEMS = ("discounted_return,reward_to_go,gae,gae_lambda_one,returns_match_reference,pg_unbiased_full_return,"
             "pg_batch_mean,importance_weights")

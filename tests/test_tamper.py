@@ -23,7 +23,7 @@ from autograder.sandbox import tamper
 from instructor import class_report
 from tests.conftest import grade_problem, make_submission
 from tests.submissions import grade_source
-from tests.variants import collect
+from instructor.variants import collect
 
 BUG = """
     return torch.zeros_like(rewards)

@@ -1,4 +1,4 @@
-"""Every buggy variant in tests/variants loses its points; every correct one keeps them; and the estimators' verdicts
+"""Every buggy variant in instructor/variants loses its points; every correct one keeps them; and the estimators' verdicts
 do not depend on whether the grader batches their calls."""
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from autograder import render
 from autograder.sandbox.judge import Sandbox
 from tests.conftest import grade_problem, make_submission
-from tests.variants import Variant, collect
+from instructor.variants import Variant, collect
 
 BUGGY = collect("BUGGY")
 CORRECT = collect("CORRECT")

@@ -49,6 +49,52 @@ from autograder.train_steps import check_train_steps
 from rlkit.trajectory import Trajectory
 
 MODULE = "hw1.imitation"
+# The mistakes only this module names (autograder.diagnoses holds the grader's own ids).
+DIAGNOSES = {
+    # bc_loss
+    "summed-not-averaged": "bc_loss sums over the batch instead of taking the mean",
+    "probability-not-log": "bc_loss uses the probability π(a|o) instead of its log",
+    "averaged-over-action-dimensions": "bc_loss averages over the action's dimensions too (a log-likelihood sums "
+                                       "them)",
+    "parameter-not-in-loss": "a policy parameter gets no gradient from bc_loss (the loss skips part of the policy)",
+    # sample_trajectory / sample_trajectories
+    "next-observation-recorded": "the observation recorded at t is o_(t+1), returned by env.step, not o_t",
+    "reward-off-by-one": "the reward recorded at t is the next step's",
+    "wrong-reset-seed": "the env is reset with another seed than the given one (or seeded when none is given)",
+    "ran-past-episode-end": "the rollout keeps stepping after the episode ended",
+    "stopped-early": "the rollout stops before the episode ended or reached max_length",
+    "termination-missed": "terminated is False although the episode terminated",
+    "max-length-as-terminal": "terminated is True for a trajectory cut at max_length",
+    "wrong-trajectory-count": "sample_trajectories does not stop as soon as min_timesteps steps are collected",
+    # dagger_relabel
+    "learner-actions-kept": "dagger_relabel keeps the learner's actions instead of the expert's labels",
+    "expert-label-off-by-one": "dagger_relabel labels o_t with the expert's action in a neighbouring observation",
+    "observations-changed": "dagger_relabel changes the learner's observations",
+    "rewards-changed": "dagger_relabel changes the rewards",
+    "terminated-changed": "dagger_relabel changes terminated",
+    # train_policy
+    "loss-not-float": "train_policy logs tensors instead of Python floats",
+    "parameters-unchanged": "train_policy leaves the policy's parameters unchanged (no step taken)",
+    "wrong-loss-count": "train_policy returns another number of losses than optimizer steps",
+    # run_training_loop (DAgger)
+    "wrong-iteration-count": "the loop runs another number of iterations than cfg.n_iter",
+    "iteration-0-rolls-out": "iteration 0 rolls out the learner (it trains on the demonstrations only)",
+    "iteration-0-not-demonstrations": "iteration 0 does not add exactly the demonstrations to the buffer",
+    "learner-never-rolled-out": "later iterations collect no env steps: the learner is never rolled out",
+    "single-rollout-per-iteration": "each iteration collects one episode instead of cfg.batch_size steps",
+    "wrong-rollout-budget": "each iteration collects another number of env steps than the batch size asks",
+    "wrong-env-steps-logged": "the env_steps logged are not the learner's env steps so far",
+    "data-not-added": "the buffer does not grow: the learner's relabelled data is never added",
+    "data-replaced-not-aggregated": "the buffer is replaced at each iteration instead of aggregated",
+    "demonstrations-added-again": "the demonstrations are added to the buffer again at later iterations",
+    "wrong-buffer-size": "the buffer holds another number of pairs than the iterations so far added",
+    "buffer-unreadable": "the given ReplayBuffer could not be read after an iteration (replaced or emptied)",
+    "not-whole-episodes": "the data added at an iteration is not whole episodes in order",
+    "wrong-resets": "the added episodes do not start from the env's next resets (another env, or reseeded)",
+    "not-expert-labels": "the actions added are not the expert's labels of the added observations",
+    # training (slow)
+    "no-optimizer-step": "training never changes the policy: no optimizer step on the BC loss",
+}
 
 BC_HINT = ("the behavioral-cloning loss is the MEAN over the batch of the NEGATIVE LOG-likelihood of the "
            "expert's actions, −(1/B) Σ_i log π_θ(a_i|o_i): calling the policy gives a distribution over actions, "

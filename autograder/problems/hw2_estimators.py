@@ -36,6 +36,26 @@ from rlkit.trajectory import Trajectory
 MODULE = "hw2.policy_gradient"
 EPS32 = torch.finfo(torch.float32).eps
 COSTLY = grader_settings(max_examples=8)  # each example: one round trip of up to 128 calls (or 2 × 64)
+# The mistakes only this module names (autograder.diagnoses holds the grader's own ids).
+DIAGNOSES = {
+    "averaged-over-time-steps": "the policy gradient averages over time steps instead of over trajectories",
+    "reward-to-go-ignored": "with reward_to_go=True the estimator still weights every step by the full return",
+    "grad-accumulates": "two identical calls give different gradients: .grad accumulates across backward() calls",
+    "baseline-added": "the baseline is added to Q̂_t instead of subtracted",
+    "gradient-through-baseline": "the gradient flows through the baseline (it must be a constant in the surrogate)",
+    "batch-not-mean-of-trajectories": "the batch estimate is not the mean over trajectories (divided by the number "
+                                      "of steps, or a trajectory left out)",
+    "gradient-is-zero": "the estimator's expectation is 0: the return or the gradient is detached or zeroed",
+    "epsilon-in-denominator": "the optimal baseline has an ε in its denominator (or a clamp), which moves b* where "
+                              "the scores are small",
+    "nan-where-score-is-zero": "the optimal baseline is nan where Σ g² = 0 (0/0 computed, then masked)",
+    "not-variance-minimising": "the baseline returned does not minimise the estimator's variance",
+    "weights-underflow": "importance weights computed as a product of probabilities underflow to 0/0 on long "
+                         "trajectories",
+    "batch-as-one-trajectory": "the off-policy batch is treated as one long trajectory (one weight for all)",
+    "summed-over-trajectories": "the off-policy estimate sums the trajectories' estimates instead of averaging",
+    "one-trajectory-only": "the off-policy estimate uses one trajectory of the batch alone",
+}
 
 PG_HINT = ("ĝ = (1/N) Σ_i Σ_t ∇ log π(a_t|s_t) · (Q̂_t − b(s_t)): differentiate the surrogate "
            "Σ_t log π(a_t|s_t)·Q̂_t with Q̂ held constant, average over trajectories (not time steps), and return "
@@ -219,9 +239,9 @@ def _traj_repr(e, k: int) -> str:
 
 
 def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float | torch.Tensor,
-                           hint: str | None = None) -> None:
+                           hint: str | None = None, diagnosis: str = "wrong-value") -> None:
     """Per-trajectory values, reporting the worst trajectory (relative to its own tolerance when ``atol`` is a
-    tensor with one per trajectory)."""
+    tensor with one per trajectory); ``hint`` and ``diagnosis`` name the mistake when the caller recognised it."""
     err = (got_values - want_values).abs().reshape(got_values.shape[0], -1).amax(1)
     err = nan_as_inf(err)
     bound = atol if isinstance(atol, torch.Tensor) else torch.full_like(err, atol)
@@ -229,7 +249,7 @@ def _expect_per_trajectory(got_values, want_values, e, *, name: str, atol: float
     if float(err[k]) > float(bound[k]):
         assert_close(got_values[k], want_values[k], name=f"{name} on the trajectory {_traj_repr(e, k)}",
                      atol=float(bound[k]), label="coordinate (s, a) =", hint=hint,
-                     diagnosis="baseline-added" if hint and "added instead of subtracted" in hint else "wrong-value")
+                     diagnosis=diagnosis)
 
 
 def _policy(mdp: TabularMDP) -> TabularSoftmaxPolicy:
@@ -404,9 +424,11 @@ def check_pg_baseline(ctx):
         _expect_expectation(with_b, e, want, atol=atol, what=what,
                             name=f"E[ĝ] with baseline b(s) = {fmt(b)} (reward_to_go={reward_to_go})")
         hint = "the baseline is subtracted, Q̂_t − b(s_t), once per step, with b(s_t) = baseline(observations)[t]"
+        diagnosis = "wrong-value"
         if bool(((with_b - e.estimate(reward_to_go, -b)).abs() <= atol).all()):
             hint = "your values are Σ_t ∇log π_t (Q̂_t + b(s_t)): the baseline is added instead of subtracted"
-        _expect_per_trajectory(with_b, e.estimate(reward_to_go, b), e, atol=atol, hint=hint,
+            diagnosis = "baseline-added"
+        _expect_per_trajectory(with_b, e.estimate(reward_to_go, b), e, atol=atol, hint=hint, diagnosis=diagnosis,
                                name="policy_gradient(..., baseline=b) (expected Σ_t ∇log π(a_t|s_t)·(Q̂_t − b(s_t)))")
 
     prop()

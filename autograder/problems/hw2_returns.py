@@ -18,6 +18,24 @@ from autograder.properties import given
 from autograder.strategies import DTYPE, GAMMA, LAMBDA, episodes, long_episode, long_rewards, rewards
 
 MODULE = "hw2.returns"
+# The mistakes only this module names (autograder.diagnoses holds the grader's own ids).
+DIAGNOSES = {
+    "undiscounted": "the return or reward-to-go is not discounted (γ ignored)",
+    "discounted-from-one": "the full return's first reward is discounted too (the power of γ starts at 1)",
+    "return-is-reward-to-go": "discounted_return returns the reward-to-go instead of the full return at every step",
+    "reward-to-go-forward": "the reward-to-go sums forwards, from the start up to t, instead of from t to the end",
+    "reward-to-go-reversed": "the reward-to-go values are right but in reverse time order",
+    "reward-to-go-discounted-from-start": "the reward-to-go is discounted from the episode's start (γ^t') instead "
+                                          "of from t (γ^(t'−t))",
+    "excludes-current-reward": "the reward-to-go at t leaves out r_t itself",
+    "full-return-at-every-step": "the reward-to-go is the full return at every step (causality ignored)",
+    "bootstraps-past-terminal": "GAE bootstraps V(s_T) after a terminated episode, where it counts as 0",
+    "lambda-ignored": "GAE computes the λ = 1 advantage (reward-to-go minus V) whatever λ is",
+    "gae-forward-recursion": "GAE's recursion runs forwards instead of backwards from the last step",
+    "lambda-return-not-advantage": "GAE returns the λ-return A_t + V(s_t) instead of the advantage A_t",
+    "delta-sign-flipped": "the TD error adds the current state's value and subtracts the next one's",
+    "delta-baseline-off-by-one": "the TD error subtracts V(s_{t+1}) instead of V(s_t)",
+}
 RETURN_HINT = ("the full return Σ_t γ^t r_t is one number per trajectory, discounted from the start (γ^{t'}), "
                "repeated at every step")
 RTG_HINT = ("reward-to-go (causality): Q̂_t sums only the rewards from t on, discounted from t: "

@@ -6,7 +6,7 @@ it right after the fork, before it imports anything of the submission:
 - **Landlock** (Linux ≥ 5.13), whoever runs the grader: the child may read only
   Python's installation, the installed packages, the system's libraries, the
   given code (``rlkit/``) and its own copy of the submission, and write only its
-  own work folder. ``solutions/``, ``tests/``, ``.git``, the grader and the
+  own work folder. ``solutions/``, ``tests/``, ``instructor/``, ``.git``, the grader and the
   results are out of reach whatever their file permissions say, with no change
   to them. TCP and signals to outside processes are refused where the kernel can.
 - **A uid of its own** when the grader runs as root: the child cannot signal the

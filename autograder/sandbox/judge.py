@@ -36,10 +36,11 @@ from autograder.sandbox.errors import (GraderError, KnownHang, NotImplementedYet
                                        StudentException, SubmissionError)
 from autograder.sandbox.limits import Limits
 
-# The folders the child must never read: the checkout (solutions/, tests/, .git, the grader) except what
-# isolation.GIVEN_CODE exposes, and the judge's results. Landlock seals them all; uid mode chmods these.
+# The folders the child must never read: the checkout (solutions/, tests/, the variants library with its right
+# answers, .git, the grader) except what isolation.GIVEN_CODE exposes, and the judge's results. Landlock seals them
+# all; uid mode chmods these.
 SEALED = (ROOT,)
-PROTECTED_IN_UID_MODE = (SOLUTIONS, ROOT / ".git", ROOT / "tests")
+PROTECTED_IN_UID_MODE = (SOLUTIONS, ROOT / ".git", ROOT / "tests", ROOT / "instructor" / "variants")
 STARTUP_SECONDS = 300  # a cold fork server imports torch first; not charged to the student
 DUMP_WAIT_SECONDS = 0.5
 # Modules the start-up self-check imports in a confined child: lazy standard-library imports (pure Python and C

@@ -5,7 +5,7 @@ task).
 The integration variants (they need a LunarLander training run) are in tests/test_hw1_imitation.py, marked slow.
 """
 
-from tests.variants import Variant
+from instructor.variants import Variant
 
 M = "hw1/imitation.py"
 BC = ("bc_loss",)

@@ -1,6 +1,6 @@
 """Variants of hw2/returns.py: discounted_return, discounted_reward_to_go, generalized_advantages."""
 
-from tests.variants import Variant
+from instructor.variants import Variant
 
 M = "hw2/returns.py"
 RTG = ("reward_to_go", "returns_match_reference")

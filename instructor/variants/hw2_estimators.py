@@ -1,7 +1,7 @@
 """Variants of hw2/policy_gradient.py: policy_gradient, optimal_baseline, importance_weights,
 off_policy_policy_gradient."""
 
-from tests.variants import Variant
+from instructor.variants import Variant
 
 M = "hw2/policy_gradient.py"
 REF = ("estimators_match_reference",)
