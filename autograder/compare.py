@@ -143,6 +143,23 @@ def expect_tensor(value, *, name: str, shape=None, dtype: torch.dtype | None = N
     return value
 
 
+def expect_trajectory(value, name: str) -> Trajectory:
+    """The value as an ``rlkit.trajectory.Trajectory``, after checking its type."""
+    if not isinstance(value, Trajectory):
+        raise Mismatch(f"{name} should return an rlkit.trajectory.Trajectory, but returned {describe(value)}",
+                       diagnosis="wrong-type")
+    return value
+
+
+def expect_flag(value, name: str) -> bool:
+    """A returned ``terminated`` flag as a bool: a bool, an int or a one-element tensor."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return bool(value.reshape(()).item())
+    if isinstance(value, (bool, int)) and not isinstance(value, float):
+        return bool(value)
+    raise Mismatch(f"{name}: terminated should be a bool, got {value!r}", diagnosis="wrong-type")
+
+
 def tolerance(dtype: torch.dtype, scale: float, n: int = 1) -> float:
     """Absolute tolerance for a quantity of magnitude ``scale`` built from ``n``
     floating-point operations: generous for rounding in float32 whatever the

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dagger_bar.py [--seeds 0-9]
 
-For each seed, with the grader's own DAgger configuration (autograder/problems/hw1_imitation.py,
+For each seed, with the grader's own DAgger configuration (autograder/problems/hw1_training.py,
 TRAINING_CONFIGS["dagger"]), trains the reference run_training_loop and a loop that never uses
 the learner's data (the same iterations and gradient steps on the demonstrations only: the
 library's buggy variant dagger_never_uses_learner_data), and evaluates both policies with the
@@ -41,7 +41,7 @@ def main() -> None:
     import torch
 
     from autograder import child_tasks
-    from autograder.problems import hw1_imitation as problem
+    from autograder.problems import hw1_training as problem
     from instructor.variants import collect
 
     torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import torch
 from torch.distributions import Categorical, Independent, Normal
 
 from autograder.draws import NEAR, first_unlikely, repeated_episode_events, trajectory_events
-from autograder.problems.hw1_imitation import make_scripted
+from autograder.problems.hw1_sampling import make_scripted
 
 LOW, HIGH = torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0])
 

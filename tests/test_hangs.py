@@ -10,7 +10,7 @@ import pytest
 
 from autograder import render
 from autograder.hangs import HangProbes
-from autograder.problems import hw1_imitation
+from autograder.problems import hw1_training
 from autograder.runner import grade, run_problem, select
 from autograder.sandbox.judge import where_in
 from tests.conftest import make_submission
@@ -132,7 +132,7 @@ def test_the_pre_check_of_a_long_problem_has_a_short_limit_of_its_own(tmp_path):
 
 
 def test_dagger_trainings_pre_check_runs_under_dagger_process_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(hw1_imitation, "DAGGER_SECONDS", 3)  # read when the check runs, in this process
+    monkeypatch.setattr(hw1_training, "DAGGER_SECONDS", 3)  # read when the check runs, in this process
     source = ("def run_training_loop(env, policy, expert, demonstrations, cfg, on_iteration=None):\n"
               "    while True:\n        pass\n")
     result = grade_dir(make_submission(tmp_path, {IMITATION: source}), "dagger_training", time_limit=60)

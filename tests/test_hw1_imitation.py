@@ -169,7 +169,7 @@ def test_drift_env_states_follow_the_actions_and_an_unseeded_reset_continues_the
 
 def test_train_policy_replay_is_exact_and_the_watched_objects_see_the_reference_steps():
     from autograder.child_tasks import train_policy_call
-    from autograder.problems import hw1_imitation as h
+    from autograder.problems import hw1_train_policy as h
     from autograder.train_steps import check_train_steps
 
     ref = _reference_imitation()
@@ -191,7 +191,7 @@ def test_train_policy_replay_is_exact_and_the_watched_objects_see_the_reference_
 
 def test_dagger_counts_on_the_scripted_task_are_known_in_advance():
     from autograder.child_tasks import dagger_loop
-    from autograder.problems import hw1_imitation as h
+    from autograder.problems import hw1_dagger as h
 
     case = h.DAGGER_EXAMPLE  # ep_len 4, batch_size 10: 3 episodes of 4 steps per DAgger iteration
     args = h.build_dagger_case(case)

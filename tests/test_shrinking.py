@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import render
-from autograder.problems.hw2_estimators import shrink_budget, value_digest
+from autograder.shrinking import shrink_budget, value_digest
 
 
 def test_equal_values_have_one_digest_even_where_their_pickles_differ():

@@ -12,19 +12,18 @@ Hidden problems compare with the reference solution.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import math
-import time
 
 import torch
-from hypothesis import example, note, reject
+from hypothesis import example, note
 from hypothesis import strategies as st
 
 from autograder.compare import (Mismatch, assert_close, describe, expect_tensor, fmt, nan_as_inf, recognise,
                                 sum_tolerance, within)
+from autograder.gradients import check_slope, grad_list
 from autograder.problem import GRADER_SETTINGS, grader_settings, problem
 from autograder.properties import given
+from autograder.shrinking import shrink_budget
 from autograder.strategies import GAMMA
 from autograder.tabular import (F64, GaussianBandit, QuadraticBaseline, SharedTrunkBaseline, TabularBaseline,
                                 TabularMDP, bandit, enumerate_trajectories, exact_gradient, expectation, median_of_means_failure_bound,
@@ -75,118 +74,9 @@ OFF_HINT = ("trajectory-level: w · Σ_t ∇ log π_t · Σ_{t'} γ^{t'} r_{t'};
 
 
 # =========================================================================== helpers
-SHRINK_SECONDS = 6.0
-
-
-def value_digest(value) -> str:
-    """A digest of ``value`` that depends only on its values: equal tensors (which pickle to different
-    bytes), equal dicts, equal dataclasses give the same digest, so the final replay of a failing example
-    is recognised and never rejected."""
-    h = hashlib.sha256()
-
-    def feed(x) -> None:
-        h.update(type(x).__name__.encode() + b"\0")
-        if isinstance(x, torch.Tensor):
-            t = x.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{list(t.shape)}".encode())
-            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-        elif isinstance(x, torch.nn.Module):
-            feed(x.state_dict())
-        elif isinstance(x, dict):
-            for k in sorted(x, key=repr):
-                feed(k)
-                feed(x[k])
-        elif isinstance(x, (list, tuple)):
-            h.update(str(len(x)).encode())
-            for v in x:
-                feed(v)
-        elif hasattr(x, "__dict__") and not isinstance(x, type):
-            feed(vars(x))
-        else:
-            h.update(repr(x).encode())
-        h.update(b"\1")
-
-    feed(value)
-    return h.hexdigest()
-
-
-def shrink_budget(seconds: float = SHRINK_SECONDS):
-    """Bound the time Hypothesis spends shrinking a failure.
-
-    Each example here is a sandbox round trip of up to 128 student calls, and
-    shrinking re-runs the check on hundreds of candidates. Once ``seconds`` have
-    passed since the first failure, new candidates are rejected (skipped), so
-    Hypothesis reports the smallest failing input found so far; inputs that
-    already failed still run, so the final replay fails as it should.
-    """
-
-    def wrap(fn):
-        failed: set[str] = set()
-        first: list[float] = []
-
-        @functools.wraps(fn)
-        def inner(*args, **kwargs):
-            key = value_digest((args, sorted(kwargs.items())))
-            if first and key not in failed and time.monotonic() - first[0] > seconds:
-                reject()
-            try:
-                return fn(*args, **kwargs)
-            except Exception:
-                failed.add(key)
-                if not first:
-                    first.append(time.monotonic())
-                raise
-
-        return inner
-
-    return wrap
-
-
-FD_STEP = 1e-4
-
-
-def check_slope(fn, x: torch.Tensor, rest: tuple, kwargs: dict, cotangent, grad: torch.Tensor, name: str,
-                shape: list[int]) -> None:
-    """The gradient the child reported, checked in the judge against the student's own function values:
-    the central difference (f(x + εd) − f(x − εd)) / 2ε of ⟨c, f⟩ along two fixed directions d must match
-    ⟨grad, d⟩, each value f(x ± εd) of the ``shape`` f(x) has. Tolerance 1e-3 of the magnitudes involved: far
-    above float64 rounding (and float32 inside, ≈ 6e-8 · |f| / ε), far below a gradient that is not the
-    function's."""
-    x64 = x.to(F64)
-    directions = [torch.ones_like(x64), torch.cos(torch.arange(x64.numel(), dtype=F64) * 1.7).reshape(x64.shape)]
-    calls = [((x64 + s * FD_STEP * d, *rest), kwargs) for d in directions for s in (1.0, -1.0)]
-    values = fn.map(calls)
-    for k, d in enumerate(directions):
-        plus, minus = (expect_tensor(v, name=name, shape=shape).to(F64) for v in values[2 * k: 2 * k + 2])
-        weight = torch.ones_like(plus) if cotangent is None else cotangent.to(F64)
-        slope = float(((plus - minus) * weight).sum()) / (2 * FD_STEP)
-        claimed = float((grad.to(F64) * d).sum())
-        scale = abs(claimed) + float((grad.to(F64).abs() * d.abs()).sum()) + float(plus.abs().max()) + 1e-9
-        if not abs(slope - claimed) <= 1e-3 * scale:
-            raise Mismatch(f"the gradient reported for {name} is not the slope of your own function: along a "
-                           f"fixed direction its values change at rate {slope:.6g}, the reported gradient says "
-                           f"{claimed:.6g}",
-                           "the gradient must come from autograd through the very computation that returns the "
-                           "value: no separate formula, no detached pieces re-attached", "gradient-not-autograd")
-
-
-def _grad_list(value, name: str, shapes: list, device: str) -> list[torch.Tensor]:
-    """The student's list of per-parameter gradients, type/shape/device checked."""
-    if not isinstance(value, (list, tuple)):
-        raise Mismatch(f"{name} should return a list with one tensor per policy.parameters() "
-                       f"({len(shapes)} here, shapes {[list(s) for s in shapes]}), but returned {describe(value)}",
-                       "return [g_p for p in policy.parameters()], e.g. list(torch.autograd.grad(surrogate, params))",
-                       "wrong-type")
-    if len(value) != len(shapes):
-        raise Mismatch(f"{name} returned a list of {len(value)} items, expected {len(shapes)} "
-                       f"(one per policy.parameters(), shapes {[list(s) for s in shapes]})",
-                       diagnosis="wrong-length")
-    return [expect_tensor(v, name=f"{name}(…)[{i}]", shape=s, device=device) for i, (v, s) in enumerate(zip(value, shapes))]
-
-
 def _tabular_values(values: list, name: str, shape, device: str) -> torch.Tensor:
     """[K, S, A] from the K replies of a map over single trajectories."""
-    return torch.stack([_grad_list(v, name, [shape], device)[0].to(F64) for v in values])
+    return torch.stack([grad_list(v, name, [shape], device)[0].to(F64) for v in values])
 
 
 def _scale(e, baseline: torch.Tensor | None = None) -> float:
@@ -357,7 +247,7 @@ def check_pg_batch_mean(ctx):
         calls += [((policy, [t], mdp.gamma), kwargs) for t in batch]
         replies = ctx.student(MODULE, "policy_gradient").map(calls)
         shape = (mdp.n_states, mdp.n_actions)
-        first, again, *singles = [_grad_list(v, "policy_gradient", [shape], ctx.device)[0].to(F64) for v in replies]
+        first, again, *singles = [grad_list(v, "policy_gradient", [shape], ctx.device)[0].to(F64) for v in replies]
         atol = _atol(_scale(e)) * 4
         assert_close(again, first, atol=atol, label="coordinate (s, a) =",
                      name=f"policy_gradient called twice with the same {len(batch)} trajectories (the second call)",
@@ -811,7 +701,7 @@ def _check_off_policy_batch(ctx) -> None:
         note(f"a batch of {N} trajectories of lengths {lengths}, sampled by μ")
         for i, pd in enumerate((False, True)):
             name = f"off_policy_policy_gradient(per_decision={pd})"
-            got = _grad_list(values[i], name, [shape], ctx.device)[0].to(F64)
+            got = grad_list(values[i], name, [shape], ctx.device)[0].to(F64)
             singles = _tabular_values(values[2 + i * N: 2 + (i + 1) * N], name, shape, ctx.device)
             atol = 4 * max(float(_off_policy_atol(one, pd)[0]) for one in ones)
             want = singles.mean(0)
@@ -858,7 +748,7 @@ def _check_off_policy_long_trajectory(ctx) -> None:
     for pd, value in zip((False, True), values):
         name = f"off_policy_policy_gradient(per_decision={pd})"
         try:
-            got = _grad_list(value, name, [(mdp.n_states, mdp.n_actions)], ctx.device)[0]
+            got = grad_list(value, name, [(mdp.n_states, mdp.n_actions)], ctx.device)[0]
         except Mismatch as err:
             if err.diagnosis != "non-finite":
                 raise
@@ -921,7 +811,7 @@ def check_pg_gaussian_monte_carlo(ctx):
               {"reward_to_go": True, "baseline": critic}) for i in range(k)]
     values = ctx.student(MODULE, "policy_gradient").map(calls)
     shapes = env.parameter_shapes()
-    groups = torch.stack([torch.cat([g.to(F64).reshape(-1) for g in _grad_list(v, "policy_gradient", shapes,
+    groups = torch.stack([torch.cat([g.to(F64).reshape(-1) for g in grad_list(v, "policy_gradient", shapes,
                                                                                   ctx.device)]) for v in values])
     mean, var = env.per_step_moments()
     want = MC_LENGTH * mean  # ∇J, J = E[Σ_{t<T} r_t]
@@ -1012,7 +902,7 @@ def check_estimators_match_reference(ctx):
             ("policy_gradient", (policy, trajs, gamma), {"reward_to_go": case["reward_to_go"], "baseline": baseline}),
             ("off_policy_policy_gradient", (policy, trajs, gamma), {"per_decision": case["per_decision"]}),
         ]:
-            got = _grad_list(ctx.student(MODULE, function)(*args, **kwargs), function, shapes, ctx.device)
+            got = grad_list(ctx.student(MODULE, function)(*args, **kwargs), function, shapes, ctx.device)
             want = ctx.ref(MODULE, function)(*args, **kwargs)
             w_scale = 1.0
             if function.startswith("off"):
@@ -1022,7 +912,7 @@ def check_estimators_match_reference(ctx):
                 assert_close(g, w.detach(), name=f"{function}(…)[{i}] ({kwargs})", label="entry",
                              atol=64 * EPS32 * (steps + 1) * scale * max(w_scale, 1.0))
         singles = ctx.student(MODULE, "policy_gradient").map([((policy, [t], gamma), {}) for t in trajs])
-        g = torch.stack([torch.cat([x.reshape(-1) for x in _grad_list(v, "policy_gradient", shapes, ctx.device)])
+        g = torch.stack([torch.cat([x.reshape(-1) for x in grad_list(v, "policy_gradient", shapes, ctx.device)])
                          for v in singles])
         R = torch.stack([t.rewards.sum() for t in trajs])
         got = expect_tensor(ctx.student(MODULE, "optimal_baseline")(g, R), name="optimal_baseline",
