@@ -121,7 +121,8 @@ def check_rollout(traj, *, name: str, env, length: int, terminated: bool, u: flo
     got_terminated = expect_flag(traj.terminated, name)
     if got_terminated != terminated:
         if terminated:
-            why, diagnosis = f"the last step returned terminated=True ({how} after {length} steps)", "termination-missed"
+            why = f"the last step returned terminated=True ({how} after {length} steps)"
+            diagnosis = "termination-missed"
         elif how in ("truncated",) and length <= max_length:
             why, diagnosis = ("the last step returned truncated=True and terminated=False: a time limit is not a "
                               "terminal state (the future still has value)", "truncation-as-terminal")
