@@ -34,12 +34,14 @@ Actor = Callable[[Tensor], Tensor]
 "observations [B, obs_dim] float32 → actions [B] (discrete) or [B, act_dim] (continuous)"
 
 
-def env_action(space: gym.Space, action: Tensor):
+def env_action(space: gym.Space, action: Tensor | np.ndarray):
     """One action as ``env.step`` wants it: an int for Discrete, else a numpy array of the box's dtype,
     clipped to the box (a Gaussian policy's sample is unbounded; log π uses the unclipped action)."""
     if isinstance(space, gym.spaces.Discrete):
         return int(action)
-    a = action.detach().cpu().numpy().astype(space.dtype).reshape(space.shape)
+    if isinstance(action, Tensor):
+        action = action.detach().cpu().numpy()
+    a = np.asarray(action).astype(space.dtype).reshape(space.shape)
     return np.clip(a, space.low, space.high)
 
 
@@ -56,7 +58,7 @@ def policy_actor(policy: nn.Module, greedy: bool = False, rng: np.random.Generat
     @torch.no_grad()
     def actor(observations: Tensor) -> Tensor:
         if isinstance(policy, CategoricalMLPPolicy):
-            logits = policy.net(observations).double()
+            logits = _mlp(policy.net, observations).double()
             if greedy:
                 return logits.argmax(-1)
             cdf = torch.softmax(logits, -1).numpy().cumsum(-1)
@@ -64,7 +66,7 @@ def policy_actor(policy: nn.Module, greedy: bool = False, rng: np.random.Generat
             index = (cdf <= u[:, None]).sum(-1)  # inverse-CDF sampling: the first bin whose cdf exceeds u
             return torch.from_numpy(np.minimum(index, cdf.shape[1] - 1))
         if isinstance(policy, GaussianMLPPolicy):
-            mean = policy.mean(observations)
+            mean = _mlp(policy.mean, observations)
             if greedy:
                 return mean
             noise = torch.from_numpy(rng.standard_normal(tuple(mean.shape)).astype(np.float32))
@@ -77,21 +79,38 @@ def policy_actor(policy: nn.Module, greedy: bool = False, rng: np.random.Generat
     return actor
 
 
+def _mlp(net: nn.Module, x: Tensor) -> Tensor:
+    """``net(x)``; for a plain ``nn.Sequential`` (rlkit.policies.mlp's) layer by layer without the module-call
+    machinery, the same arithmetic at a third less of a CartPole step's time."""
+    if type(net) is not nn.Sequential or any(m._forward_hooks or m._forward_pre_hooks for m in (net, *net)):
+        return net(x)
+    for layer in net:
+        x = layer.forward(x)
+    return x
+
+
 class _Running:
-    """The episode one slot of the pool is playing."""
+    """The episode one slot of the pool is playing: its observations and actions as numpy rows, turned into
+    tensors once, when the episode ends (a tensor per step costs more than CartPole's own step)."""
 
     def __init__(self, order: int, observation):
         self.order, self.observation = order, observation
         self.observations, self.actions, self.rewards = [], [], []
 
-    def trajectory(self, terminated: bool) -> Trajectory:
-        return Trajectory(observations=torch.stack(self.observations), actions=torch.stack(self.actions),
+    def trajectory(self, terminated: bool, action_dtype: torch.dtype) -> Trajectory:
+        return Trajectory(observations=torch.from_numpy(np.stack(self.observations)),
+                          actions=torch.from_numpy(np.stack(self.actions)).to(action_dtype),
                           rewards=torch.tensor(self.rewards, dtype=torch.float32), terminated=terminated,
                           final_observation=_observation(self.observation))
 
 
 def _observation(obs) -> Tensor:
-    return torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(-1)
+    return torch.from_numpy(_observation_row(obs))
+
+
+def _observation_row(obs) -> np.ndarray:
+    """The observation as the float32 row the actor sees."""
+    return np.asarray(obs, dtype=np.float32).reshape(-1)
 
 
 class EnvPool:
@@ -153,20 +172,21 @@ class EnvPool:
             start(slot)
         while running:
             slots = sorted(running)
-            obs = torch.stack([_observation(running[s].observation) for s in slots])
-            actions = actor(obs)
+            rows = [_observation_row(running[s].observation) for s in slots]
+            actions = actor(torch.from_numpy(np.stack(rows)))
+            dtype, chosen = actions.dtype, actions.detach().cpu().numpy()
             freed = []
             for i, slot in enumerate(slots):
-                episode, a = running[slot], actions[i]
+                episode, a = running[slot], chosen[i]
                 next_obs, reward, terminated, truncated, _ = self.envs[slot].step(env_action(self.action_space, a))
-                episode.observations.append(obs[i])
+                episode.observations.append(rows[i])
                 episode.actions.append(a)
                 episode.rewards.append(float(reward))
                 episode.observation = next_obs
                 taken += 1
                 cut = max_length is not None and len(episode.rewards) >= max_length
                 if terminated or truncated or cut:
-                    done.append((episode.order, episode.trajectory(bool(terminated))))
+                    done.append((episode.order, episode.trajectory(bool(terminated), dtype)))
                     del running[slot]
                     freed.append(slot)
             for slot in freed:  # after the whole pool has stepped, so that every slot sees the same count

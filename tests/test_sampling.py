@@ -124,3 +124,44 @@ def test_a_pool_of_equal_length_episodes_takes_exactly_one_round():
         trajs = pool.episodes(policy_actor(CategoricalMLPPolicy(4, 2), greedy=True), range(100), min_steps=10,
                               max_length=2)
     assert [len(t) for t in trajs] == [2] * 5
+
+
+def _step_by_step(env: gym.Env, policy, seed: int, greedy: bool):
+    """The pool's episode recomputed the slow, obvious way: one module call and one tensor per step."""
+    rng, obs, rows = np.random.default_rng(seed), env.reset(seed=seed)[0], []
+    while True:
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(1, -1)
+        with torch.no_grad():
+            dist = policy(o)
+            if isinstance(policy, GaussianMLPPolicy):
+                mean = dist.mean
+                a = mean if greedy else mean + policy.log_std.exp() * torch.from_numpy(
+                    rng.standard_normal(tuple(mean.shape)).astype(np.float32))
+                a = a[0]
+                step = np.clip(a.numpy().astype(env.action_space.dtype), env.action_space.low, env.action_space.high)
+            else:
+                logits = dist.logits.double()
+                cdf = torch.softmax(logits, -1).numpy().cumsum(-1)
+                u = rng.random(cdf.shape[0]) * cdf[:, -1]
+                a = logits.argmax(-1)[0] if greedy else torch.tensor(min(int((cdf <= u[:, None]).sum()), 1))
+                step = int(a)
+        rows.append((o[0], a))
+        obs, reward, terminated, truncated, _ = env.step(step)
+        if terminated or truncated or len(rows) == 40:
+            return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]), bool(terminated)
+
+
+@pytest.mark.parametrize("task", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("greedy", [False, True])
+def test_the_pools_fast_path_is_the_same_arithmetic_as_calling_the_policy(task, greedy):
+    """The actor skips the module-call machinery and keeps numpy rows until an episode ends: every
+    observation and action is still bit for bit what calling the policy module step by step gives."""
+    torch.manual_seed(3)
+    env = gym.make(task)
+    policy = make_policy(env, (16, 16))
+    want_obs, want_actions, terminated = _step_by_step(env, policy, seed=7, greedy=greedy)
+    actor = policy_actor(policy, greedy=greedy, rng=np.random.default_rng(7))
+    traj = EnvPool([env]).episodes(actor, [7], max_length=40)[0]
+    assert torch.equal(traj.observations, want_obs) and traj.observations.dtype == torch.float32
+    assert torch.equal(traj.actions, want_actions) and traj.actions.dtype == want_actions.dtype
+    assert traj.terminated == terminated
