@@ -440,20 +440,25 @@ class GaussianBandit:
 
 
 def median_of_means_groups(n_coordinates: int, delta: float) -> int:
-    """Number k of groups so that the median of k group means misses by more than
-    2 standard deviations of a group mean with probability ≤ delta, for every
-    coordinate at once.
+    """The smallest odd number k of groups so that the median of k group means misses by more than
+    2 standard deviations of a group mean with probability ≤ delta, for every coordinate at once.
 
-    Chebyshev: one group misses with probability ≤ 1/4. The median misses only if
-    at least half the groups miss: P ≤ exp(−k/8) (Hoeffding). A union bound over
-    the coordinates gives n_coordinates · exp(−k/8) ≤ delta.
+    Chebyshev: one group misses with probability ≤ 1/4, independently of the others. The median misses
+    only if at least (k+1)/2 groups miss, so its probability is at most the binomial tail
+    P(Bin(k, 1/4) ≥ (k+1)/2), computed exactly (Hoeffding's exp(−k/8) would ask for a third more groups).
+    A union bound over the coordinates: n_coordinates · tail ≤ delta.
     """
-    k = math.ceil(8 * math.log(n_coordinates / delta))
-    return k if k % 2 == 1 else k + 1
+    k = 1
+    while median_of_means_failure_bound(n_coordinates, k) > delta:
+        k += 2
+    return k
 
 
 def median_of_means_failure_bound(n_coordinates: int, k: int) -> float:
-    return n_coordinates * math.exp(-k / 8)
+    """n_coordinates · P(Bin(k, 1/4) ≥ (k+1)/2): the probability that the median of k group means misses at any
+    coordinate (see ``median_of_means_groups``)."""
+    need = (k + 1) // 2
+    return n_coordinates * sum(math.comb(k, i) * 0.25 ** i * 0.75 ** (k - i) for i in range(need, k + 1))
 
 
 # =========================================================================== Hypothesis strategies

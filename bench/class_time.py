@@ -2,18 +2,24 @@
 
     python bench/class_time.py                         # the issue's measurement: 60 students, all of hw1+hw2
     python bench/class_time.py --students 4 --assignment hw2 --skip-slow   # a quick check of the script
+    python bench/class_time.py --jobs 2 --base HEAD~1  # and the same class at an older commit, in the same run
 
 Each run grades the same generated class (instructor/classroom.py, fixed seed) from scratch in its
 own course folder (FORCE: nothing is reused), prints the time of every student and of the whole class,
 and checks that the JOBS=2 gradebook (every grade in gradebook.db) and its CSV export equal the JOBS=1 ones. The extrapolation to N students
 scales the measured grading wall time linearly and adds the class's fixed overhead (course build,
 nbgrader feedback and export, measured as wall time less grading time): overhead + N × grading / students.
+
+``--base COMMIT`` first grades the same class (same seed, the same made-up students) with that commit's own
+bench/class_time.py in a plain copy of its tree (``git archive``, this checkout's virtualenv), and prints its
+figures above this checkout's: a class takes minutes, so the two run one after the other, not interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problem", default=None)
     parser.add_argument("--extrapolate", type=int, default=300)
     parser.add_argument("--work", type=Path, default=None, help="folder for the class and courses (default: a temp dir)")
+    parser.add_argument("--base", default=None, help="also time this commit's grader on the same class, first")
     args = parser.parse_args(argv)
 
     from autograder.settings import GradeSettings
@@ -40,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from instructor.classroom import make_class
 
     work = args.work or Path(tempfile.mkdtemp(prefix="class_time."))
+    if args.base:
+        time_base(args, work)
+        print(f"\nthis checkout ({commit_name('HEAD')}):")
     make_class(work / "class", args.students, args.seed, only=args.assignment)
     exports, gradebooks = {}, {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
@@ -76,6 +86,28 @@ def main(argv: list[str] | None = None) -> int:
               f"{same_book}")
         return 0 if same and same_book else 1
     return 0
+
+
+def commit_name(commit: str) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", commit], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def time_base(args, work: Path) -> None:
+    """The same measurement by ``args.base``'s own script on a copy of its tree; its figures printed as it gives
+    them (its progress lines left out)."""
+    from bench.speed import checkout
+
+    tree = checkout(args.base, work / "base-tree")
+    argv = ["--students", str(args.students), "--seed", str(args.seed), "--jobs", args.jobs,
+            "--extrapolate", str(args.extrapolate), "--work", str(work / "base")]
+    argv += [a for name in args.assignment or () for a in ("--assignment", name)]
+    argv += (["--skip-slow"] if args.skip_slow else []) + (["--problem", args.problem] if args.problem else [])
+    print(f"base ({commit_name(args.base)}), graded first:", flush=True)
+    proc = subprocess.run([sys.executable, "bench/class_time.py", *argv], cwd=tree, capture_output=True, text=True)
+    print("\n".join(line for line in proc.stdout.splitlines() if not line.startswith("[")))
+    if proc.returncode != 0:
+        print(f"(the base run ended with status {proc.returncode})\n{proc.stderr[-1500:]}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The exact oracle (autograder/tabular.py) checked against itself and against independent routes."""
 
+import math
 import pickle
 
 import pytest
@@ -163,6 +164,12 @@ def test_gaussian_bandit_quadrature_mean_is_the_analytic_gradient():
 def test_median_of_means_bound():
     k = median_of_means_groups(10, 1e-6)
     assert k % 2 == 1 and median_of_means_failure_bound(10, k) <= 1e-6
+    assert median_of_means_failure_bound(10, k - 2) > 1e-6  # the fewest groups that keep the bound
+    # the exact tail, against counting every way 3 groups can miss (each with probability 1/4)
+    from itertools import product
+    p = sum(0.25 ** sum(m) * 0.75 ** (3 - sum(m)) for m in product((0, 1), repeat=3) if sum(m) >= 2)
+    assert math.isclose(median_of_means_failure_bound(1, 3), p)
+    assert median_of_means_failure_bound(10, k) <= 10 * math.exp(-k / 8)  # never looser than Hoeffding's
     assert median_of_means_failure_bound(10, k - 2) > 1e-6
 
 

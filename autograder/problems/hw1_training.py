@@ -48,13 +48,20 @@ TRAIN_HINT = ("train_policy takes cfg.train_steps_per_iter Adam steps on minibat
 
 @functools.lru_cache(maxsize=1)
 def expert_returns() -> tuple[float, ...]:
-    from rlkit.imitation import FAST_TASK, EVAL_SEED, LunarLanderExpert, evaluate, make_env
+    from rlkit.imitation import LunarLanderExpert
 
-    env = make_env(FAST_TASK)
-    try:
-        return tuple(evaluate(env, LunarLanderExpert(), EVAL_EPISODES, seed=EVAL_SEED))
-    finally:
-        env.close()
+    return tuple(judge_evaluation(LunarLanderExpert()))
+
+
+def judge_evaluation(policy) -> list[float]:
+    """Returns of ``EVAL_EPISODES`` greedy episodes (the mean action; the expert is simply called) on the fixed reset
+    seeds, computed in the judge: the episodes side by side in a pool, one policy call per step for all of them
+    (a third of the time of one episode after another, on the same seeds)."""
+    from rlkit.imitation import EVAL_SEED, FAST_TASK, make_env
+    from rlkit.sampling import EnvPool, episode_returns, policy_actor
+
+    with EnvPool.make(lambda: make_env(FAST_TASK), EVAL_EPISODES) as pool:
+        return episode_returns(pool, policy_actor(policy, greedy=True), EVAL_EPISODES, EVAL_SEED, max_length=1000)
 
 
 def policy_from_parameters(params):
@@ -68,13 +75,7 @@ def policy_from_parameters(params):
 
 
 def judge_returns(params) -> list[float]:
-    from rlkit.imitation import EVAL_SEED, FAST_TASK, evaluate, make_env
-
-    env = make_env(FAST_TASK)
-    try:
-        return evaluate(env, policy_from_parameters(params), EVAL_EPISODES, seed=EVAL_SEED)
-    finally:
-        env.close()
+    return judge_evaluation(policy_from_parameters(params))
 
 
 def _train_and_judge(ctx, method: str, seeds, target: float) -> None:

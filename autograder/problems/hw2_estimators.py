@@ -828,7 +828,7 @@ def check_pg_gaussian_monte_carlo(ctx):
             f"on {ctx.device}) is {got[d]:.4g}, but the exact ∇J is {want[d]:.4g} ± {radius[d]:.3g}.\n"
             f"  the environment: a contextual bandit, r(o, a) = −‖a − M o‖², γ = 0, reward_to_go=True, baseline = "
             f"the exact E_a[r(o, a)]; a correct estimator lands outside ± the stated radius with probability "
-            f"≤ {bound:.2g} (median of means: Chebyshev per batch, Hoeffding over the {k} batches, union bound "
+            f"≤ {bound:.2g} (median of means: Chebyshev per batch, the exact binomial tail over the {k} batches, union bound "
             f"over {D} coordinates)\n  expected: {fmt(want)}\n  got:      {fmt(got)}"
             + (f"\n  your estimates are {MC_GROUPS_TRAJ} × ∇J at every coordinate (within {MC_GROUPS_TRAJ} × the "
                f"radius): the SUM over the {MC_GROUPS_TRAJ} trajectories of a batch, not their mean" if summed else ""),

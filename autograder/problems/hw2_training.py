@@ -67,7 +67,7 @@ def judge_evaluation(policy) -> list[float]:
     from rlkit.pg_agent import evaluate
     from rlkit.sampling import EnvPool
 
-    with EnvPool.make(lambda: gym.make(ENV), 4) as pool:
+    with EnvPool.make(lambda: gym.make(ENV), EVAL_EPISODES) as pool:  # every episode side by side
         return evaluate(pool, policy, EVAL_EPISODES, seed=EVAL_SEED)
 
 
