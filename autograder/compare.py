@@ -155,7 +155,7 @@ def expect_flag(value, name: str) -> bool:
     """A returned ``terminated`` flag as a bool: a bool, an int or a one-element tensor."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return bool(value.reshape(()).item())
-    if isinstance(value, (bool, int)) and not isinstance(value, float):
+    if isinstance(value, (bool, int)):
         return bool(value)
     raise Mismatch(f"{name}: terminated should be a bool, got {value!r}", diagnosis="wrong-type")
 

@@ -156,15 +156,17 @@ def make_policy(env: gym.Env, hidden: Sequence[int] = (64, 64)) -> GaussianMLPPo
 
 
 # --------------------------------------------------------------------------- evaluation (given, trusted)
-def evaluate(env: gym.Env, policy: nn.Module, episodes: int, seed: int = EVAL_SEED, greedy: bool = True,
+def evaluate(env: gym.Env | EnvPool, policy: nn.Module, episodes: int, seed: int = EVAL_SEED, greedy: bool = True,
              max_length: int = 1000) -> list[float]:
-    """Undiscounted returns of ``episodes`` episodes on reset seeds seed, seed+1, …
+    """Undiscounted returns of ``episodes`` episodes on reset seeds seed, seed+1, …, one after another in
+    ``env``, or side by side in a pool of copies of the task (one policy call per step for all of them).
 
     greedy: act with the mean of a Gaussian policy (an expert, which returns actions, is
     simply called). Not greedy: sample, with noise from a generator seeded by ``seed``.
     """
     actor = policy_actor(policy, greedy=greedy, rng=np.random.default_rng(seed))
-    return episode_returns(EnvPool([env]), actor, episodes, seed, max_length=max_length)
+    pool = env if isinstance(env, EnvPool) else EnvPool([env])
+    return episode_returns(pool, actor, episodes, seed, max_length=max_length)
 
 
 @dataclass

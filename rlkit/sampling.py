@@ -97,9 +97,9 @@ class _Running:
         self.order, self.observation = order, observation
         self.observations, self.actions, self.rewards = [], [], []
 
-    def trajectory(self, terminated: bool, action_dtype: torch.dtype) -> Trajectory:
+    def trajectory(self, terminated: bool) -> Trajectory:
         return Trajectory(observations=torch.from_numpy(np.stack(self.observations)),
-                          actions=torch.from_numpy(np.stack(self.actions)).to(action_dtype),
+                          actions=torch.from_numpy(np.stack(self.actions)),
                           rewards=torch.tensor(self.rewards, dtype=torch.float32), terminated=terminated,
                           final_observation=_observation(self.observation))
 
@@ -174,7 +174,7 @@ class EnvPool:
             slots = sorted(running)
             rows = [_observation_row(running[s].observation) for s in slots]
             actions = actor(torch.from_numpy(np.stack(rows)))
-            dtype, chosen = actions.dtype, actions.detach().cpu().numpy()
+            chosen = actions.detach().cpu().numpy()  # the actor's dtype, kept through np.stack
             freed = []
             for i, slot in enumerate(slots):
                 episode, a = running[slot], chosen[i]
@@ -186,7 +186,7 @@ class EnvPool:
                 taken += 1
                 cut = max_length is not None and len(episode.rewards) >= max_length
                 if terminated or truncated or cut:
-                    done.append((episode.order, episode.trajectory(bool(terminated), dtype)))
+                    done.append((episode.order, episode.trajectory(bool(terminated))))
                     del running[slot]
                     freed.append(slot)
             for slot in freed:  # after the whole pool has stepped, so that every slot sees the same count

@@ -57,11 +57,11 @@ def judge_evaluation(policy) -> list[float]:
     """Returns of ``EVAL_EPISODES`` greedy episodes (the mean action; the expert is simply called) on the fixed reset
     seeds, computed in the judge: the episodes side by side in a pool, one policy call per step for all of them
     (a third of the time of one episode after another, on the same seeds)."""
-    from rlkit.imitation import EVAL_SEED, FAST_TASK, make_env
-    from rlkit.sampling import EnvPool, episode_returns, policy_actor
+    from rlkit.imitation import EVAL_SEED, FAST_TASK, evaluate, make_env
+    from rlkit.sampling import EnvPool
 
     with EnvPool.make(lambda: make_env(FAST_TASK), EVAL_EPISODES) as pool:
-        return episode_returns(pool, policy_actor(policy, greedy=True), EVAL_EPISODES, EVAL_SEED, max_length=1000)
+        return evaluate(pool, policy, EVAL_EPISODES, seed=EVAL_SEED)
 
 
 def policy_from_parameters(params):
